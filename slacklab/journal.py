@@ -1,0 +1,194 @@
+"""The journal: an append-only JSON Lines file of raw Socket Mode frames, and :func:`load`.
+
+The listener writes one line per received frame *before* it sends the ack
+(flushed to the operating system), so if the kernel dies, everything that
+was acknowledged is on disk. Other lines record the connection lifecycle and
+the ack time. Each line is a JSON object:
+
+=============================================  ==================================
+``{"k": "frame", "t": T, "c": C, "raw": S}``   the exact text Slack sent
+``{"k": "ack", "t": T, "c": C, "env": E, "ms": M}``  ack sent M ms after receipt
+``{"k": "open", "t": T, "c": C}``              connection C opened
+``{"k": "close", "t": T, "c": C, "why": S}``   connection C closed
+``{"k": "note", "t": T, "text": S}``           a note or state change
+=============================================  ==================================
+
+``T`` is the receive time in epoch seconds (UTC). The file is created with
+mode 0600: **it holds raw payloads**, including Slack's deprecated
+verification ``token`` field; treat it like a secret.
+
+:func:`load` rebuilds a :class:`~slacklab.capture.Capture` from a journal
+through the same code path the live listener uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .capture import Capture
+from .errors import LogFormatError
+from .protocol import Envelope, parse_frame
+
+__all__ = ["JournalWriter", "load", "read_journal"]
+
+
+class JournalWriter:
+    """Append-only writer. Thread-safe; ``frame()`` flushes, the other records ride along.
+
+    Args:
+        path: the file; parent folders are created; an existing journal is appended to.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _write(self, record: dict[str, Any], flush: bool) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self.closed:
+                return
+            self._file.write(line)
+            if flush:
+                self._file.flush()
+
+    def frame(self, t: float, connection: str, raw: str) -> None:
+        """Journal a received frame and flush it to the OS (call before acking)."""
+        self._write({"k": "frame", "t": t, "c": connection, "raw": raw}, flush=True)
+
+    def ack(self, t: float, connection: str, envelope_id: str, ms: float) -> None:
+        """Journal that an ack was sent ``ms`` milliseconds after receipt."""
+        self._write({"k": "ack", "t": t, "c": connection, "env": envelope_id, "ms": round(ms, 3)}, flush=False)
+
+    def opened(self, t: float, connection: str) -> None:
+        """Journal that a connection opened."""
+        self._write({"k": "open", "t": t, "c": connection}, flush=True)
+
+    def closed_connection(self, t: float, connection: str, why: str) -> None:
+        """Journal that a connection closed, and why."""
+        self._write({"k": "close", "t": t, "c": connection, "why": why}, flush=True)
+
+    def note(self, t: float, text: str) -> None:
+        """Journal a note (state change, warning)."""
+        self._write({"k": "note", "t": t, "text": text}, flush=True)
+
+    def flush(self) -> None:
+        """Flush buffered lines to the OS."""
+        with self._lock:
+            if not self.closed:
+                self._file.flush()
+
+    def close(self) -> None:
+        """Flush, fsync and close. Safe to call twice."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._file.flush()
+            try:
+                os.fsync(self._file.fileno())
+            except OSError:
+                pass
+            self._file.close()
+
+    def __repr__(self) -> str:
+        return f"<JournalWriter {str(self.path)!r}{' closed' if self.closed else ''}>"
+
+
+_KINDS = {"frame", "ack", "open", "close", "note"}
+
+
+def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a journal file.
+
+    A torn last line (the kernel died mid-write) is skipped with a warning.
+    Broken lines elsewhere are skipped with a warning naming them. A file
+    whose first record is not a journal record raises :class:`LogFormatError`.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("r", encoding="utf-8", errors="replace", newline="\n")
+    except OSError as exc:
+        raise LogFormatError(path, None, f"cannot open the journal ({exc.strerror or exc})") from exc
+    bad: list[int] = []
+    seen_valid = False
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                ok = (
+                    isinstance(record, dict)
+                    and record.get("k") in _KINDS
+                    and isinstance(record.get("t"), int | float)
+                )
+            except ValueError:
+                ok = False
+            if ok:
+                seen_valid = True
+                yield record
+            elif not line.endswith("\n"):
+                warnings.warn(
+                    f"{path}: the last line (line {number}) is incomplete, probably cut off "
+                    "when the capture was killed; it was skipped.",
+                    stacklevel=2,
+                )
+            elif not seen_valid and number == 1:
+                raise LogFormatError(
+                    path, "line 1", "not a slacklab journal (expected a JSON record with 'k' and 't')"
+                )
+            else:
+                bad.append(number)
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
+        warnings.warn(f"{path}: skipped {len(bad)} unreadable line(s): {shown}", stacklevel=2)
+
+
+def load(path: str | Path) -> Capture:
+    """Rebuild a capture from a journal written by :func:`slacklab.listen`.
+
+    The result has the same deliveries, events, connections and problems
+    views as the live capture had. Envelopes journaled but never acked (the
+    process died in between) keep an empty ``ack_ms``.
+    """
+    path = Path(path)
+    capture = Capture(source="socket", label=path.name)
+    capture.journal_path = path
+    pending: dict[tuple[str, str], tuple[Envelope, float, str]] = {}
+    for rec in read_journal(path):
+        kind = rec["k"]
+        t = float(rec["t"])
+        conn = str(rec.get("c") or "")
+        if kind == "frame":
+            frame = parse_frame(str(rec.get("raw", "")))
+            if isinstance(frame, Envelope):
+                pending[(conn, frame.envelope_id)] = (frame, t, conn)
+            else:
+                capture.record_frame(frame, received_at=t, connection=conn)
+        elif kind == "ack":
+            item = pending.pop((conn, str(rec.get("env"))), None)
+            if item is not None:
+                frame, received, fconn = item
+                capture.record_frame(frame, received_at=received, connection=fconn, ack_ms=rec.get("ms"))
+        elif kind == "open":
+            capture.record_connection_opened(conn, t)
+        elif kind == "close":
+            capture.record_connection_closed(conn, t, str(rec.get("why", "")))
+        elif kind == "note":
+            capture.note(str(rec.get("text", "")))
+    for frame, received, fconn in pending.values():
+        capture.record_frame(frame, received_at=received, connection=fconn)
+    capture.set_state("loaded", f"loaded from {path.name}")
+    return capture

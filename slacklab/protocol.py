@@ -1,0 +1,406 @@
+"""Socket Mode protocol core: pure functions and a small per-connection state machine.
+
+Nothing here touches a socket, a thread, a clock or a random generator: the
+listener (``slacklab.listener``) feeds text in and acts on what comes out, and
+the tests drive every branch directly. The rules encoded here come from
+Slack's Socket Mode guide and the official SDKs (see the README's protocol
+section):
+
+* every frame with an ``envelope_id`` is acknowledged with
+  ``{"envelope_id": ...}``, whatever its type, so Slack never retries it;
+* ``hello`` marks a connection as ready; ``num_connections`` > 1 means another
+  consumer shares the app's events;
+* ``disconnect`` ``warning`` / ``refresh_requested`` (and reasons we do not
+  know) ask for a fresh connection: open the new one *before* closing the old;
+* ``too_many_websockets`` means close first, back off, then reconnect;
+* ``link_disabled`` means Socket Mode was turned off: stop;
+* malformed text never raises: it becomes a :class:`Malformed` frame.
+
+Typical use, one :class:`ConnectionProtocol` per WebSocket::
+
+    proto = ConnectionProtocol("c1")
+    step = proto.receive(text)
+    if step.ack: send(step.ack)          # first, always
+    ...                                   # then store step.frame
+    if step.action is Action.REPLACE: ...
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "FATAL_API_ERRORS",
+    "Action",
+    "ConnState",
+    "ConnectionProtocol",
+    "Decision",
+    "Disconnect",
+    "Envelope",
+    "Frame",
+    "Hello",
+    "Malformed",
+    "Step",
+    "Unknown",
+    "backoff_delays",
+    "build_ack",
+    "decide_api_error",
+    "decide_connection_lost",
+    "decide_disconnect",
+    "parse_frame",
+]
+
+
+# --------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Slack's greeting on a new connection."""
+
+    num_connections: int | None
+    app_id: str | None
+    host: str | None
+    approximate_connection_time: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A delivery that must be acknowledged (``events_api``, ``slash_commands``, ``interactive``…)."""
+
+    envelope_id: str
+    type: str
+    payload: dict[str, Any]
+    accepts_response_payload: bool = False
+    retry_attempt: int = 0
+    retry_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Slack asks us to leave this connection; ``reason`` says why."""
+
+    reason: str
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Text that is not a frame we can use (bad JSON, wrong shape). Kept, never raised."""
+
+    text: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A well-formed JSON object of a ``type`` we do not know and without an envelope id."""
+
+    type: str
+    data: dict[str, Any]
+
+
+Frame = Hello | Envelope | Disconnect | Malformed | Unknown
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_frame(text: str | bytes) -> Frame:
+    """Parse one WebSocket text frame from Slack. Never raises.
+
+    Returns a :class:`Hello`, :class:`Envelope`, :class:`Disconnect`,
+    :class:`Unknown` or, for anything unusable, :class:`Malformed` with the
+    problem in plain words.
+    """
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return Malformed(text.decode("utf-8", "replace"), "frame is not valid UTF-8")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return Malformed(text, f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})")
+    if not isinstance(data, dict):
+        return Malformed(text, f"JSON {type(data).__name__}, expected an object")
+    kind = data.get("type")
+    envelope_id = data.get("envelope_id")
+    if envelope_id is not None:
+        if not isinstance(envelope_id, str) or not envelope_id:
+            return Malformed(text, "envelope_id is not a non-empty string")
+        payload = data.get("payload")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            return Malformed(text, "envelope payload is not an object")
+        retry = _int_or_none(data.get("retry_attempt"))
+        return Envelope(
+            envelope_id=envelope_id,
+            type=kind if isinstance(kind, str) and kind else "unknown",
+            payload=payload,
+            accepts_response_payload=data.get("accepts_response_payload") is True,
+            retry_attempt=retry if retry is not None and retry >= 0 else 0,
+            retry_reason=_str_or_none(data.get("retry_reason")) or "",
+        )
+    debug = data.get("debug_info")
+    debug = debug if isinstance(debug, dict) else {}
+    if kind == "hello":
+        info = data.get("connection_info")
+        info = info if isinstance(info, dict) else {}
+        return Hello(
+            num_connections=_int_or_none(data.get("num_connections")),
+            app_id=_str_or_none(info.get("app_id")),
+            host=_str_or_none(debug.get("host")),
+            approximate_connection_time=_int_or_none(debug.get("approximate_connection_time")),
+        )
+    if kind == "disconnect":
+        reason = data.get("reason")
+        return Disconnect(
+            reason=reason if isinstance(reason, str) and reason else "unknown",
+            host=_str_or_none(debug.get("host")),
+        )
+    if not isinstance(kind, str) or not kind:
+        return Malformed(text, "object has neither a type nor an envelope_id")
+    return Unknown(kind, data)
+
+
+def build_ack(envelope_id: str, payload: dict[str, Any] | None = None) -> str:
+    """The acknowledgement Slack expects for an envelope: ``{"envelope_id": ...}``.
+
+    ``payload`` (optional) is the response body for slash commands and
+    interactivity, sent only when given.
+    """
+    ack: dict[str, Any] = {"envelope_id": envelope_id}
+    if payload is not None:
+        ack["payload"] = payload
+    return json.dumps(ack, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------ decisions
+
+
+class Action(Enum):
+    """What the listener should do next."""
+
+    CONTINUE = "continue"
+    """Keep reading this connection."""
+    REPLACE = "replace"
+    """Open a new connection now; close this one once the new one said hello."""
+    RECONNECT = "reconnect"
+    """Close this connection, wait ``delay``/backoff, then open a new one."""
+    STOP = "stop"
+    """Stop listening; ``Decision.explanation`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An action plus the plain-words reason for it."""
+
+    action: Action
+    reason: str = ""
+    explanation: str = ""
+    delay: float | None = None
+    """Seconds to wait first, when Slack said so (``Retry-After``); else use the backoff."""
+
+
+_CONTINUE = Decision(Action.CONTINUE)
+
+_DISCONNECT_EXPLANATIONS = {
+    "warning": "Slack will refresh this connection in about 10 seconds; opening a new one first.",
+    "refresh_requested": "Slack asked for a fresh connection; opening a new one before closing this one.",
+    "too_many_websockets": (
+        "Slack says this app has too many open connections (10 at most); "
+        "closing this one and backing off before reconnecting."
+    ),
+    "link_disabled": (
+        "Slack disabled the link: Socket Mode was turned off for this app "
+        "(app settings → Socket Mode). Turn it back on and start the listener again."
+    ),
+}
+
+
+def decide_disconnect(reason: str) -> Decision:
+    """What to do on a ``disconnect`` frame with this ``reason``."""
+    if reason == "link_disabled":
+        return Decision(Action.STOP, reason, _DISCONNECT_EXPLANATIONS[reason])
+    if reason == "too_many_websockets":
+        return Decision(Action.RECONNECT, reason, _DISCONNECT_EXPLANATIONS[reason])
+    explanation = _DISCONNECT_EXPLANATIONS.get(
+        reason, f"Slack sent disconnect reason {reason!r}; treating it as a refresh."
+    )
+    return Decision(Action.REPLACE, reason, explanation)
+
+
+def decide_connection_lost(code: int | None, reason: str = "") -> Decision:
+    """What to do when the socket closed or went silent without a ``disconnect`` frame."""
+    what = f"connection closed (code {code}{', ' + reason if reason else ''})" if code else "connection lost"
+    return Decision(Action.RECONNECT, "connection_lost", f"{what}; reconnecting with backoff.")
+
+
+#: apps.connections.open errors that no retry can fix (token or workspace problems).
+FATAL_API_ERRORS: dict[str, str] = {
+    "not_authed": "No app token reached Slack.",
+    "invalid_auth": "Slack rejected the app token (invalid_auth). Check SLACK_APP_TOKEN.",
+    "account_inactive": "The app's token belongs to a deleted user or workspace.",
+    "token_revoked": "The app token was revoked. Generate a new app-level token.",
+    "token_expired": "The app token expired. Generate a new app-level token.",
+    "user_removed_from_team": "The token's user was removed from the workspace.",
+    "team_disabled": "The workspace is disabled.",
+    "missing_args": "No app-level token was provided.",
+    "not_allowed_token_type": (
+        "This token type cannot open Socket Mode connections: use an app-level "
+        "xapp- token with the connections:write scope."
+    ),
+    "missing_scope": "The app token lacks the connections:write scope.",
+    "forbidden_team": "This workspace may not use this app.",
+    "access_denied": "Access denied by the workspace.",
+    "ekm_access_denied": "Access denied by the workspace's key management.",
+    "enterprise_is_restricted": "The enterprise restricts this method.",
+    "deprecated_endpoint": "apps.connections.open is no longer available here.",
+    "invalid_arguments": "Slack rejected the request's arguments.",
+    "no_permission": "The token has no permission to open Socket Mode connections.",
+}
+
+
+def decide_api_error(error: str, retry_after: float | None = None) -> Decision:
+    """What to do when ``apps.connections.open`` fails with Slack error ``error``.
+
+    ``ratelimited`` waits ``retry_after`` seconds (30 when Slack gave none);
+    known token and workspace errors stop; anything else (``internal_error``,
+    network trouble) retries with backoff.
+    """
+    if error == "ratelimited":
+        delay = retry_after if retry_after is not None and retry_after >= 0 else 30.0
+        return Decision(
+            Action.RECONNECT,
+            error,
+            f"apps.connections.open is rate limited; retrying in {delay:g} s as Slack asked.",
+            delay=delay,
+        )
+    if error in FATAL_API_ERRORS:
+        return Decision(
+            Action.STOP, error, f"apps.connections.open failed: {error}. {FATAL_API_ERRORS[error]}"
+        )
+    return Decision(
+        Action.RECONNECT, error, f"apps.connections.open failed ({error}); retrying with backoff."
+    )
+
+
+def backoff_delays(
+    uniform: Callable[[], float], initial: float = 0.5, factor: float = 2.0, cap: float = 30.0
+) -> Iterator[float]:
+    """Endless jittered exponential backoff: ``initial``, ×``factor`` per try, at most ``cap``.
+
+    Each delay is scaled by a random factor in [0.5, 1.0) from ``uniform()``
+    (a callable returning floats in [0, 1), such as ``random.Random(0).random``)
+    so that many clients restarting together do not reconnect in lockstep.
+    """
+    ceiling = initial
+    while True:
+        yield min(cap, ceiling) * (0.5 + 0.5 * uniform())
+        ceiling = min(cap, ceiling * factor)
+
+
+# -------------------------------------------------------- per-connection state
+
+
+class ConnState(Enum):
+    """Lifecycle of one Socket Mode connection, as seen by the client."""
+
+    AWAITING_HELLO = "awaiting_hello"
+    OPEN = "open"
+    RETIRING = "retiring"  # a replacement was requested; keep reading until it closes
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one received frame means: the parsed frame, the ack to send, the decision."""
+
+    frame: Frame
+    ack: str | None
+    decision: Decision
+
+
+@dataclass
+class ConnectionProtocol:
+    """The client side of one Socket Mode connection, fed one text frame at a time.
+
+    Call :meth:`receive` for each frame; send ``step.ack`` *before* doing
+    anything else with the frame; then act on ``step.decision``. A
+    connection asks for a replacement at most once: later ``disconnect``
+    frames on a retiring connection return ``CONTINUE``. Call :meth:`closed`
+    when the socket is gone, to learn whether to reconnect.
+    """
+
+    connection_id: str
+    state: ConnState = ConnState.AWAITING_HELLO
+    hello: Hello | None = None
+    envelopes: int = 0
+    malformed: int = 0
+    disconnect_reason: str | None = None
+    _stop: Decision | None = field(default=None, repr=False)
+
+    def receive(self, text: str | bytes) -> Step:
+        """Parse ``text`` and return the :class:`Step` to take."""
+        frame = parse_frame(text)
+        if isinstance(frame, Envelope):
+            self.envelopes += 1
+            return Step(frame, build_ack(frame.envelope_id), _CONTINUE)
+        if isinstance(frame, Hello):
+            self.hello = frame
+            if self.state is ConnState.AWAITING_HELLO:
+                self.state = ConnState.OPEN
+            return Step(frame, None, _CONTINUE)
+        if isinstance(frame, Disconnect):
+            return Step(frame, None, self._on_disconnect(frame.reason))
+        if isinstance(frame, Malformed):
+            self.malformed += 1
+        return Step(frame, None, _CONTINUE)
+
+    def _on_disconnect(self, reason: str) -> Decision:
+        decision = decide_disconnect(reason)
+        if self.state is ConnState.CLOSED:
+            return _CONTINUE
+        if decision.action is Action.STOP:
+            self.disconnect_reason = reason
+            self._stop = decision
+            self.state = ConnState.RETIRING
+            return decision
+        if self.state is ConnState.RETIRING:
+            # A replacement is already on its way ("warning" then "refresh_requested"),
+            # and the listener closes this connection once the new one says hello.
+            return _CONTINUE
+        self.disconnect_reason = reason
+        self.state = ConnState.RETIRING
+        return decision
+
+    def closed(self, code: int | None = None, reason: str = "") -> Decision:
+        """The socket is gone. Returns what to do: nothing more if it was retiring."""
+        was = self.state
+        self.state = ConnState.CLOSED
+        if self._stop is not None:
+            return self._stop
+        if was is ConnState.RETIRING:
+            return _CONTINUE
+        if was is ConnState.CLOSED:
+            return _CONTINUE
+        return decide_connection_lost(code, reason)

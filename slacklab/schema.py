@@ -1,0 +1,248 @@
+"""One row schema for a delivery, whatever carried it (Socket Mode or HTTP).
+
+A *delivery* is one arrival of a payload: a Socket Mode envelope or an HTTP
+request. Retries are separate deliveries of the same event. This module is
+pure (no pandas, no I/O): it turns a Slack payload plus delivery metadata
+into a plain ``dict`` row keyed by :data:`COLUMNS`. ``slacklab.table`` turns
+rows into typed DataFrames.
+
+Columns (in this order, which is also the CSV order):
+
+=================  ==========================================================
+source             ``"socket"`` or ``"http"``
+received_at        when slacklab received it (UTC)
+connection         Socket Mode connection id (``c1``, ``c2``…); HTTP: ``None``
+envelope_id        Socket Mode envelope id; HTTP: ``None``
+kind               ``events_api``, ``slash_commands``, ``interactive``, ``url_verification``…
+event_key          de-duplication key (see :func:`event_key`)
+event_id           Events API ``event_id``
+event_type         inner event type (``message``…), slash ``/command``, or interactive type
+event_subtype      message subtype, or the interactive ``action_id`` / ``callback_id``
+event_time         when Slack dispatched the event (UTC)
+team_id            workspace id
+api_app_id         app id
+channel            channel id
+user               user id
+text               message or command text
+ts                 message ``ts`` (or ``event_ts``)
+thread_ts          thread parent ``ts``
+trigger_id         slash command / interactivity trigger
+retry_attempt      0 for the first delivery, then 1, 2, 3
+retry_reason       ``timeout`` (Socket Mode), ``http_timeout``… (HTTP)
+ack_ms             Socket Mode: receipt to ack sent, in milliseconds
+signature          HTTP: ``valid``/``invalid``/``stale``/``missing``/``unchecked``
+http_status        HTTP: the response status recorded
+response_ms        HTTP: the response time recorded
+payload            the whole payload as JSON, secrets masked
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "COLUMNS",
+    "DATETIME_COLUMNS",
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "event_key",
+    "event_time_seconds",
+    "payload_fields",
+    "make_row",
+]
+
+COLUMNS: tuple[str, ...] = (
+    "source",
+    "received_at",
+    "connection",
+    "envelope_id",
+    "kind",
+    "event_key",
+    "event_id",
+    "event_type",
+    "event_subtype",
+    "event_time",
+    "team_id",
+    "api_app_id",
+    "channel",
+    "user",
+    "text",
+    "ts",
+    "thread_ts",
+    "trigger_id",
+    "retry_attempt",
+    "retry_reason",
+    "ack_ms",
+    "signature",
+    "http_status",
+    "response_ms",
+    "payload",
+)
+DATETIME_COLUMNS = ("received_at", "event_time")
+INT_COLUMNS = ("retry_attempt", "http_status")
+FLOAT_COLUMNS = ("ack_ms", "response_ms")
+
+
+def _s(value: Any) -> str | None:
+    """A non-empty string or None (ids sometimes arrive as objects or numbers)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _id(value: Any) -> str | None:
+    """An id that may be a plain string or an object with an ``id`` (``{"id": "C1"}``)."""
+    if isinstance(value, dict):
+        return _s(value.get("id"))
+    return _s(value)
+
+
+def event_time_seconds(value: Any) -> float | None:
+    """Epoch seconds from ``event_time`` (seconds; some docs show microseconds)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    if seconds != seconds or seconds <= 0:  # NaN or nonsense
+        return None
+    while seconds > 1e11:  # milliseconds or microseconds, not seconds
+        seconds /= 1000.0
+    return seconds
+
+
+def payload_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Pull the schema's event columns out of a payload of the given ``kind``.
+
+    ``kind`` is the Socket Mode envelope type (``events_api``,
+    ``slash_commands``, ``interactive``) or, for HTTP bodies that are not events,
+    the body's ``type`` (``url_verification``, ``app_rate_limited``).
+    """
+    out: dict[str, Any] = {
+        "team_id": _id(payload.get("team_id")) or _id(payload.get("team")),
+        "api_app_id": _s(payload.get("api_app_id")),
+        "trigger_id": _s(payload.get("trigger_id")),
+    }
+    if kind == "slash_commands":
+        out.update(
+            event_type=_s(payload.get("command")) or "slash_command",
+            channel=_s(payload.get("channel_id")),
+            user=_s(payload.get("user_id")),
+            text=payload.get("text") if isinstance(payload.get("text"), str) else None,
+        )
+        return out
+    if kind == "interactive":
+        actions = payload.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+        view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+        container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
+        message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+        out.update(
+            event_type=_s(payload.get("type")) or "interactive",
+            event_subtype=_s(first.get("action_id"))
+            or _s(payload.get("callback_id"))
+            or _s(view.get("callback_id")),
+            channel=_id(payload.get("channel")) or _s(container.get("channel_id")),
+            user=_id(payload.get("user")),
+            text=_s(message.get("text")),
+            ts=_s(container.get("message_ts")) or _s(first.get("action_ts")) or _s(payload.get("action_ts")),
+            thread_ts=_s(message.get("thread_ts")),
+        )
+        return out
+    # Events API (event_callback) and the other JSON bodies.
+    out["event_id"] = _s(payload.get("event_id"))
+    out["event_time"] = event_time_seconds(payload.get("event_time"))
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        out["event_type"] = _s(payload.get("type"))
+        return out
+    item = event.get("item") if isinstance(event.get("item"), dict) else {}
+    message = event.get("message") if isinstance(event.get("message"), dict) else {}
+    text = event.get("text")
+    if not isinstance(text, str):
+        text = message.get("text") if isinstance(message.get("text"), str) else None
+    out.update(
+        event_type=_s(event.get("type")),
+        event_subtype=_s(event.get("subtype")),
+        channel=_id(event.get("channel")) or _s(item.get("channel")) or _s(event.get("channel_id")),
+        user=_id(event.get("user")) or _s(message.get("user")),
+        text=text,
+        ts=_s(event.get("ts")) or _s(item.get("ts")) or _s(event.get("event_ts")),
+        thread_ts=_s(event.get("thread_ts")) or _s(message.get("thread_ts")),
+    )
+    return out
+
+
+def event_key(
+    *,
+    event_id: str | None,
+    team_id: str | None,
+    api_app_id: str | None,
+    trigger_id: str | None,
+    envelope_id: str | None,
+) -> str | None:
+    """The de-duplication key of a delivery.
+
+    Events: ``app/team/event_id`` (the same event can reach several apps);
+    slash commands and interactivity: ``trigger:<trigger_id>``; otherwise the
+    envelope id, so unknown envelopes still count once each.
+    """
+    if event_id:
+        return f"{api_app_id or '-'}/{team_id or '-'}/{event_id}"
+    if trigger_id:
+        return f"trigger:{trigger_id}"
+    if envelope_id:
+        return f"envelope:{envelope_id}"
+    return None
+
+
+def make_row(
+    *,
+    source: str,
+    kind: str,
+    payload: dict[str, Any],
+    received_at: float,
+    connection: str | None = None,
+    envelope_id: str | None = None,
+    retry_attempt: int = 0,
+    retry_reason: str | None = None,
+    ack_ms: float | None = None,
+    signature: str | None = None,
+    http_status: int | None = None,
+    response_ms: float | None = None,
+) -> dict[str, Any]:
+    """Build one delivery row. ``received_at`` is epoch seconds (UTC).
+
+    The ``payload`` column holds the payload *object*; ``slacklab.table``
+    masks and serialises it when it builds a DataFrame, off the listener's
+    hot path.
+    """
+    fields = payload_fields(kind, payload)
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(fields)
+    row.update(
+        source=source,
+        received_at=received_at,
+        connection=connection,
+        envelope_id=envelope_id,
+        kind=kind,
+        retry_attempt=retry_attempt,
+        retry_reason=retry_reason or None,
+        ack_ms=ack_ms,
+        signature=signature,
+        http_status=http_status,
+        response_ms=response_ms,
+        payload=payload,
+    )
+    row["event_key"] = event_key(
+        event_id=row["event_id"],
+        team_id=row["team_id"],
+        api_app_id=row["api_app_id"],
+        trigger_id=row["trigger_id"],
+        envelope_id=envelope_id,
+    )
+    return row
