@@ -20,7 +20,7 @@ LAYERS: dict[str, str] = {
     "errors": "core",
     "redact": "data",
     "protocol": "core",
-    "signing": "core",
+    "signing": "data",
     "scenario": "core",
     "ledger": "core",
     "schema": "data",
