@@ -1,0 +1,38 @@
+# slacklab — every set-up step is here, so two commands are all a newcomer needs:
+#   make demo   offline demo: simulated Slack → listener → DataFrame → CSV + chart
+#   make test   the whole test suite (what CI runs)
+# Both create ./.venv on first use with the Python found as $(PYTHON) (3.11 or newer).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lab bench samples clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "slacklab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m slacklab demo
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/00-tour.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+samples: $(STAMP)
+	$(PY) data/make_samples.py
+
+clean:
+	rm -rf $(VENV) slacklab-out test-artifacts .pytest_cache
