@@ -1,0 +1,503 @@
+"""Slack's side of delivery bookkeeping, as a pure object driven by ``now`` (no I/O, no clock).
+
+:class:`DeliveryLedger` decides which envelope goes to which connection, when an
+unacknowledged envelope is redelivered, and records the **ground truth** a
+listener's capture can be checked against. The simulator
+(:mod:`slacklab.simulator`) owns the sockets and calls it; tests drive it with a
+fake ``now``.
+
+The rules (Socket Mode facts and observations in ``reference/slack-protocol.md``
+§2.4–2.9):
+
+* a connection is *eligible* once it was sent ``hello`` and until it is retired
+  (``refresh_requested``…) or closed;
+* each delivery gets a **new** ``envelope_id`` (uuid-shaped, derived from the
+  ledger's seed and a counter, so runs are reproducible);
+* an envelope not acknowledged within ``ack_timeout`` is redelivered with a new
+  ``envelope_id``, the same payload, ``retry_attempt`` + 1 and
+  ``retry_reason: "timeout"``, at most ``max_retries`` times, on any eligible
+  connection (chosen by the injected RNG);
+* with no eligible connection, deliveries wait in a queue;
+* one ack (on any connection, even late) settles the event; acks for unknown or
+  already-acked envelopes are recorded, never errors.
+
+Events are identified by the ``key`` the caller passes to :meth:`submit`: the
+simulator uses ``slacklab.schema.event_key`` (``app/team/event_id`` for events,
+``trigger:<id>`` for slash commands and interactivity), so the truth lines up with
+a listener's capture. The ledger is a core module and does not import the
+schema itself.
+
+Call order for a driver::
+
+    ledger = DeliveryLedger(ack_timeout=3.0, seed=0)
+    ledger.add_connection("s1", now); ledger.hello_sent("s1", now)
+    ledger.submit("events_api", payload, now, key="A0SIMAPP/T0SIMTEAM/Ev0ABC")
+    for send in ledger.poll(now):        # also on every wake-up
+        transmit(send.connection, send.text)
+    ledger.ack(envelope_id, now, connection="s1")   # when the client acks
+    wake_at = ledger.next_deadline()
+    truth = ledger.snapshot()            # an immutable Truth
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import random
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AckRecord", "DeliveryLedger", "DeliveryRecord", "EventRecord", "Send", "Truth"]
+
+_RESPONSE_KINDS = frozenset({"slash_commands", "interactive"})
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """An envelope to write now: ``text`` (the JSON frame) on ``connection``."""
+
+    connection: str
+    envelope_id: str
+    text: str
+    event_key: str
+    retry_attempt: int
+
+
+@dataclass(slots=True)
+class DeliveryRecord:
+    """One envelope sent (ground truth). Times are in the ledger's clock."""
+
+    envelope_id: str
+    event_key: str
+    event_index: int
+    kind: str
+    event_id: str | None
+    event_type: str | None
+    retry_attempt: int
+    retry_reason: str
+    connection: str
+    sent_at: float
+    deadline: float
+    acked_at: float | None = None
+    ack_late: bool | None = None
+    timed_out: bool = False
+
+    @property
+    def status(self) -> str:
+        """``acked``, ``timed_out`` (then redelivered or given up) or ``pending``."""
+        if self.acked_at is not None:
+            return "acked"
+        return "timed_out" if self.timed_out else "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    """One ack received. ``known`` false: no such envelope; ``duplicate``: it was acked before;
+    ``late``: it came after the envelope's deadline."""
+
+    envelope_id: str
+    at: float
+    connection: str | None
+    event_key: str | None
+    known: bool
+    late: bool
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One submitted item and what became of it."""
+
+    index: int
+    kind: str
+    payload: Mapping[str, Any] = field(repr=False)
+    accepts_response_payload: bool
+    event_key: str
+    event_id: str | None
+    event_type: str | None
+    submitted_at: float
+    attempts: int = 0
+    acked_at: float | None = None
+    acked_envelope: str | None = None
+    exhausted: bool = False
+    """All retries timed out without an ack."""
+
+    @property
+    def settled(self) -> bool:
+        return self.acked_at is not None or self.exhausted
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """An immutable snapshot of what Slack's side did (from :meth:`DeliveryLedger.snapshot`).
+
+    * ``events`` — event keys (as given to :meth:`DeliveryLedger.submit`) in submission order;
+    * ``deliveries`` — one dict per envelope sent: ``envelope_id``, ``event_key``,
+      ``event_id``, ``kind``, ``event_type``, ``retry_attempt``, ``retry_reason``,
+      ``connection``, ``sent_at``, ``deadline``, ``acked_at``, ``ack_late``, ``status``;
+    * ``acks`` — one dict per ack received: ``envelope_id``, ``at``, ``connection``,
+      ``event_key``, ``known``, ``late``, ``duplicate``;
+    * ``event_rows`` — one dict per event: ``event_key``, ``kind``, ``event_type``,
+      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``.
+
+    ``pd.DataFrame(truth.deliveries)`` gives a table. Times are epoch seconds
+    when the simulator made the snapshot, else the ledger's clock.
+    """
+
+    events: tuple[str, ...]
+    deliveries: tuple[dict[str, Any], ...]
+    acks: tuple[dict[str, Any], ...]
+    event_rows: tuple[dict[str, Any], ...]
+    queued: int
+    in_flight: int
+
+    @property
+    def acked_events(self) -> frozenset[str]:
+        """Keys of events acked at least once."""
+        return frozenset(r["event_key"] for r in self.event_rows if r["acked"])
+
+    @property
+    def unacked_events(self) -> tuple[str, ...]:
+        """Keys of events never acked (still pending or given up), in order."""
+        return tuple(r["event_key"] for r in self.event_rows if not r["acked"])
+
+    @property
+    def lost_events(self) -> tuple[str, ...]:
+        """Keys of events whose retries were all used up without an ack."""
+        return tuple(r["event_key"] for r in self.event_rows if r["exhausted"] and not r["acked"])
+
+    @property
+    def retries(self) -> tuple[dict[str, Any], ...]:
+        """Deliveries with ``retry_attempt`` > 0."""
+        return tuple(d for d in self.deliveries if d["retry_attempt"] > 0)
+
+    def deliveries_of(self, key: str) -> tuple[dict[str, Any], ...]:
+        """Every delivery of the event with this key, in order."""
+        return tuple(d for d in self.deliveries if d["event_key"] == key)
+
+    def summary(self) -> dict[str, int]:
+        """Counts: events, deliveries, retries, acks (late, unknown, duplicate), acked/unacked/lost events."""
+        return {
+            "events": len(self.events),
+            "deliveries": len(self.deliveries),
+            "retries": len(self.retries),
+            "acks": len(self.acks),
+            "late_acks": sum(1 for a in self.acks if a["late"]),
+            "unknown_acks": sum(1 for a in self.acks if not a["known"]),
+            "duplicate_acks": sum(1 for a in self.acks if a["duplicate"]),
+            "acked_events": len(self.acked_events),
+            "unacked_events": len(self.unacked_events),
+            "lost_events": len(self.lost_events),
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+        }
+
+
+class DeliveryLedger:
+    """Connections, envelopes, deadlines, acks and redeliveries, with no I/O.
+
+    Args:
+        ack_timeout: seconds (in the caller's clock) before an unacked envelope is redelivered.
+        max_retries: redeliveries per event (Slack: 3, so at most 4 deliveries).
+        seed: seeds the envelope ids and, unless ``rng`` is given, the connection choice.
+        rng: the RNG that picks a connection for each delivery.
+        max_in_flight: at most this many unacked, unexpired envelopes at once (``None``: no cap).
+    """
+
+    def __init__(
+        self,
+        *,
+        ack_timeout: float = 3.0,
+        max_retries: int = 3,
+        seed: int = 0,
+        rng: random.Random | None = None,
+        max_in_flight: int | None = None,
+    ) -> None:
+        if ack_timeout <= 0:
+            raise ValueError("ack_timeout must be > 0")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1 or None")
+        self.ack_timeout = float(ack_timeout)
+        self.max_retries = max_retries
+        self.max_in_flight = max_in_flight
+        self._seed = seed
+        self._rng = rng if rng is not None else random.Random(seed)
+        self._serial = 0
+        self._connections: dict[str, str] = {}  # id -> "open" | "eligible" | "retiring" | "closed"
+        self._events: list[EventRecord] = []
+        self._deliveries: list[DeliveryRecord] = []
+        self._by_envelope: dict[str, DeliveryRecord] = {}
+        self._outstanding: dict[str, DeliveryRecord] = {}
+        self._deadlines: list[tuple[float, int, str]] = []  # heap of (deadline, serial, envelope_id)
+        self._queue: deque[tuple[int, int]] = deque()  # (event index, retry attempt)
+        self._acks: list[AckRecord] = []
+        self._unsettled = 0
+
+    # ------------------------------------------------------------ connections
+
+    def add_connection(self, connection: str, now: float) -> None:
+        """A WebSocket was accepted; not eligible until :meth:`hello_sent`."""
+        self._connections[connection] = "open"
+
+    def hello_sent(self, connection: str, now: float) -> None:
+        """``hello`` went out on ``connection``: it may now receive deliveries."""
+        if self._connections.get(connection) in (None, "open"):
+            self._connections[connection] = "eligible"
+
+    def retire(self, connection: str, now: float) -> None:
+        """Stop delivering to ``connection`` (refresh, disconnect sent); it may still ack."""
+        if self._connections.get(connection) != "closed":
+            self._connections[connection] = "retiring"
+
+    def close(self, connection: str, now: float) -> None:
+        """The socket is gone. Its unacked envelopes are redelivered when their deadline passes."""
+        self._connections[connection] = "closed"
+
+    def connection_state(self, connection: str) -> str | None:
+        """``open`` (no hello yet), ``eligible``, ``retiring``, ``closed`` or ``None`` if unknown."""
+        return self._connections.get(connection)
+
+    @property
+    def eligible(self) -> tuple[str, ...]:
+        """Connections that may receive deliveries, in the order they were added."""
+        return tuple(c for c, s in self._connections.items() if s == "eligible")
+
+    # ----------------------------------------------------------------- events
+
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        now: float,
+        *,
+        key: str | None = None,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        accepts_response_payload: bool | None = None,
+    ) -> EventRecord:
+        """Queue a new event for its first delivery; returns its record.
+
+        ``key`` identifies the event in the truth (default ``item:<n>``);
+        ``event_id`` and ``event_type`` are copied into the records as given.
+        ``accepts_response_payload`` defaults to true for ``slash_commands`` and
+        ``interactive``, false otherwise.
+        """
+        index = len(self._events)
+        key = key or f"item:{index}"
+        record = EventRecord(
+            index=index,
+            kind=kind,
+            payload=payload,
+            accepts_response_payload=(
+                kind in _RESPONSE_KINDS if accepts_response_payload is None else accepts_response_payload
+            ),
+            event_key=key,
+            event_id=event_id,
+            event_type=event_type,
+            submitted_at=now,
+        )
+        self._events.append(record)
+        self._unsettled += 1
+        self._queue.append((index, 0))
+        return record
+
+    def _envelope_id(self) -> str:
+        self._serial += 1
+        digest = hashlib.sha256(f"slacklab-sim:{self._seed}:{self._serial}".encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, envelope_id = heapq.heappop(self._deadlines)
+            delivery = self._outstanding.pop(envelope_id, None)
+            if delivery is None:
+                continue  # acked in time
+            delivery.timed_out = True
+            event = self._events[delivery.event_index]
+            if event.settled:
+                continue
+            if delivery.retry_attempt < self.max_retries:
+                self._queue.append((event.index, delivery.retry_attempt + 1))
+            else:
+                event.exhausted = True
+                self._unsettled -= 1
+
+    def poll(self, now: float, *, dispatch: bool = True) -> list[Send]:
+        """Expire deadlines (queueing redeliveries), then, if ``dispatch``, assign queued
+        deliveries to eligible connections. Returns what to transmit now."""
+        self._expire(now)
+        sends: list[Send] = []
+        if not dispatch:
+            return sends
+        eligible = self.eligible
+        while self._queue and eligible:
+            if self.max_in_flight is not None and len(self._outstanding) >= self.max_in_flight:
+                break
+            index, attempt = self._queue.popleft()
+            event = self._events[index]
+            if event.settled:
+                continue
+            connection = eligible[0] if len(eligible) == 1 else self._rng.choice(eligible)
+            sends.append(self._send(event, attempt, connection, now))
+        return sends
+
+    def _send(self, event: EventRecord, attempt: int, connection: str, now: float) -> Send:
+        envelope_id = self._envelope_id()
+        reason = "timeout" if attempt else ""
+        frame: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "payload": event.payload,
+            "type": event.kind,
+            "accepts_response_payload": event.accepts_response_payload,
+        }
+        if event.kind == "events_api":
+            frame["retry_attempt"] = attempt
+            frame["retry_reason"] = reason
+        delivery = DeliveryRecord(
+            envelope_id=envelope_id,
+            event_key=event.event_key,
+            event_index=event.index,
+            kind=event.kind,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            retry_attempt=attempt,
+            retry_reason=reason,
+            connection=connection,
+            sent_at=now,
+            deadline=now + self.ack_timeout,
+        )
+        event.attempts += 1
+        self._deliveries.append(delivery)
+        self._by_envelope[envelope_id] = delivery
+        self._outstanding[envelope_id] = delivery
+        heapq.heappush(self._deadlines, (delivery.deadline, self._serial, envelope_id))
+        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        return Send(connection, envelope_id, text, event.event_key, attempt)
+
+    def ack(self, envelope_id: str, now: float, *, connection: str | None = None) -> AckRecord:
+        """Record an ack from the client. Unknown and repeated acks are recorded too."""
+        delivery = self._by_envelope.get(envelope_id)
+        if delivery is None:
+            record = AckRecord(envelope_id, now, connection, None, False, False, False)
+        else:
+            duplicate = delivery.acked_at is not None
+            late = now > delivery.deadline
+            record = AckRecord(envelope_id, now, connection, delivery.event_key, True, late, duplicate)
+            if not duplicate:
+                delivery.acked_at = now
+                delivery.ack_late = late
+                self._outstanding.pop(envelope_id, None)
+                event = self._events[delivery.event_index]
+                if event.acked_at is None:
+                    if not event.exhausted:
+                        self._unsettled -= 1
+                    event.acked_at = now
+                    event.acked_envelope = envelope_id
+        self._acks.append(record)
+        return record
+
+    # ----------------------------------------------------------------- status
+
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`poll` has something to expire, or ``None``."""
+        while self._deadlines and self._deadlines[0][2] not in self._outstanding:
+            heapq.heappop(self._deadlines)
+        return self._deadlines[0][0] if self._deadlines else None
+
+    @property
+    def in_flight(self) -> int:
+        """Envelopes sent, not acked, deadline not yet processed."""
+        return len(self._outstanding)
+
+    @property
+    def queued(self) -> int:
+        """Deliveries waiting for an eligible connection (or for room under ``max_in_flight``)."""
+        return sum(1 for index, _ in self._queue if not self._events[index].settled)
+
+    @property
+    def done(self) -> bool:
+        """Every submitted event was acked or gave up after its last retry."""
+        return self._unsettled == 0
+
+    @property
+    def unsettled(self) -> int:
+        """Events neither acked nor given up yet."""
+        return self._unsettled
+
+    @property
+    def events(self) -> tuple[EventRecord, ...]:
+        return tuple(self._events)
+
+    def delivery(self, envelope_id: str) -> DeliveryRecord | None:
+        """The record of one envelope, or ``None``."""
+        return self._by_envelope.get(envelope_id)
+
+    def snapshot(self, clock_offset: float = 0.0) -> Truth:
+        """An immutable :class:`Truth`; ``clock_offset`` is added to every time (e.g. to make epoch seconds)."""
+
+        def t(value: float | None) -> float | None:
+            return None if value is None else value + clock_offset
+
+        deliveries = tuple(
+            {
+                "envelope_id": d.envelope_id,
+                "event_key": d.event_key,
+                "event_id": d.event_id,
+                "kind": d.kind,
+                "event_type": d.event_type,
+                "retry_attempt": d.retry_attempt,
+                "retry_reason": d.retry_reason,
+                "connection": d.connection,
+                "sent_at": t(d.sent_at),
+                "deadline": t(d.deadline),
+                "acked_at": t(d.acked_at),
+                "ack_late": d.ack_late,
+                "status": d.status,
+            }
+            for d in self._deliveries
+        )
+        acks = tuple(
+            {
+                "envelope_id": a.envelope_id,
+                "at": t(a.at),
+                "connection": a.connection,
+                "event_key": a.event_key,
+                "known": a.known,
+                "late": a.late,
+                "duplicate": a.duplicate,
+            }
+            for a in self._acks
+        )
+        rows = tuple(
+            {
+                "event_key": e.event_key,
+                "kind": e.kind,
+                "event_type": e.event_type,
+                "deliveries": e.attempts,
+                "acked": e.acked_at is not None,
+                "acked_at": t(e.acked_at),
+                "exhausted": e.exhausted,
+                "settled": e.settled,
+            }
+            for e in self._events
+        )
+        return Truth(
+            events=tuple(e.event_key for e in self._events),
+            deliveries=deliveries,
+            acks=acks,
+            event_rows=rows,
+            queued=self.queued,
+            in_flight=self.in_flight,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeliveryLedger events={len(self._events)} deliveries={len(self._deliveries)} "
+            f"in_flight={self.in_flight} queued={self.queued} eligible={list(self.eligible)}>"
+        )
