@@ -1,0 +1,342 @@
+"""Captured HTTP request logs → a :class:`~slacklab.capture.Capture` in the delivery schema.
+
+Call :func:`read_http_log` on a file; it detects the format from the content:
+
+* **HAR 1.2** (``.har``, or zlib-compressed ``.zhar``) from mitmproxy,
+  browsers, Charles or Fiddler — see :mod:`slacklab.har`. Entries with
+  ``_webSocketMessages`` (a Socket Mode session proxied through mitmproxy)
+  load as **socket** deliveries, one connection per entry;
+* **ngrok** agent exports (``/api/requests/http`` JSON) — see :mod:`slacklab.ngrok`;
+* **JSON Lines** written by slacklab's own receiver (:class:`HttpLogWriter`,
+  format below).
+
+Each request becomes one row through :func:`slacklab.httprequest.parse_request`
+(the live receiver uses the same function, so a receiver's capture and its
+reloaded log hold the same rows). The ``signature`` column holds the verdict
+of :func:`slacklab.signing.verify` (``unchecked`` without a signing secret).
+
+What is not a delivery is kept and counted, never an error:
+
+* requests that are not Slack's (no Slack body and no ``X-Slack-*`` header)
+  are skipped; each is listed in ``capture.problems()`` as ``skipped: not a
+  Slack request`` and ``capture.notes`` says how many;
+* unusable entries (bad structure, a Slack request with an unreadable body,
+  a body cut short) are listed in ``capture.problems()`` and
+  ``capture.notes``, and a ``UserWarning`` names them.
+
+A file that cannot be read at all — missing, empty, garbage, truncated JSON,
+or not one usable entry — raises :class:`~slacklab.errors.LogFormatError`
+naming the file and the line or entry (numbered from 1).
+
+Next: ``capture.df`` for the rows, :func:`slacklab.compare.compare` to line
+them up against a Socket Mode capture.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import threading
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .capture import Capture
+from .errors import LogFormatError
+from .har import SocketSession
+from .har import read_entries as read_har_entries
+from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
+from .ngrok import read_requests as read_ngrok_requests
+from .signing import check_secret
+
+__all__ = ["HttpLogWriter", "load_log", "read_http_log"]
+
+log = logging.getLogger("slacklab.httplog")
+
+_MAX_INFLATED = 256 * 1024 * 1024  # a .zhar that inflates past this is refused
+_JOURNAL_KINDS = frozenset({"frame", "ack", "open", "close", "note"})
+_ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+Item = CapturedRequest | SocketSession | EntryError
+
+
+# --------------------------------------------------- slacklab's own JSON Lines
+
+
+class HttpLogWriter:
+    """Append-only JSON Lines log of raw HTTP requests, as :func:`read_http_log` reads them back.
+
+    One line per request::
+
+        {"k": "http", "t": T, "method": "POST", "path": "/slack/events",
+         "headers": [[name, value], ...], "body": TEXT,      # or "body_b64": B64
+         "status": 200, "ms": 0.8}
+
+    ``t`` is the capture time (epoch seconds); ``body`` holds the exact bytes
+    as text when they are UTF-8, else ``body_b64``. The file is created with
+    mode 0600: **it holds raw payloads** (verification tokens, signatures),
+    so treat it like a secret. Thread-safe; every line is flushed to the OS.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def write(self, request: CapturedRequest) -> None:
+        """Append one request (with its response status and time) and flush it."""
+        record: dict[str, Any] = {
+            "k": "http", "t": request.at, "method": request.method, "path": request.target,
+            "headers": [[k, v] for k, v in request.headers],
+        }
+        try:
+            record["body"] = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            record["body_b64"] = base64.b64encode(request.body).decode("ascii")
+        ms = request.response_ms
+        record.update(status=request.status, ms=None if ms is None else round(ms, 3))
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if not self.closed:
+                self._file.write(line)
+                self._file.flush()
+
+    def close(self) -> None:
+        """Flush and close. Safe to call twice."""
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._file.close()
+
+    def __repr__(self) -> str:
+        return f"<HttpLogWriter {str(self.path)!r}{' closed' if self.closed else ''}>"
+
+
+def _jsonl_request(record: Any) -> CapturedRequest:
+    if not isinstance(record, Mapping) or record.get("k") != "http":
+        raise EntryError("not a slacklab HTTP log record")
+    at = epoch_seconds(record.get("t"), "t")
+    if isinstance(record.get("body"), str):
+        body = record["body"].encode("utf-8", "surrogatepass")
+    elif isinstance(record.get("body_b64"), str):
+        try:
+            body = base64.b64decode(record["body_b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise EntryError("body_b64 is not valid base64") from None
+    else:
+        raise EntryError("no body")
+    status = record.get("status")
+    return CapturedRequest(
+        at=at,
+        method=str(record.get("method", "POST")).upper(),
+        target=str(record.get("path", "")),
+        headers=header_pairs(record.get("headers")),
+        body=body,
+        status=status if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 999 else None,
+        response_ms=duration(record.get("ms")),
+    )
+
+
+def _read_jsonl(text: str) -> Iterator[tuple[str, Item]]:
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                cut = number == len(lines)  # no newline after it: the writer died mid-line
+                raise EntryError("incomplete last line (cut off)" if cut else "not JSON") from None
+            yield where, _jsonl_request(record)
+        except EntryError as exc:
+            yield where, exc
+
+
+# ------------------------------------------------------------------ detection
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LogFormatError(path, None, f"cannot open the log ({exc.strerror or exc})") from exc
+    if data[:2] in _ZLIB_HEADERS:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(data, _MAX_INFLATED)
+        except zlib.error as exc:
+            raise LogFormatError(path, None, f"looks zlib-compressed (.zhar) but does not inflate: {exc}") from None
+        if inflater.unconsumed_tail:
+            raise LogFormatError(path, None, "inflates to more than 256 MiB; refusing to load it")
+        if not inflater.eof:
+            raise LogFormatError(path, None, "the compressed (.zhar) data is cut short")
+    return data.decode("utf-8-sig", "replace")
+
+
+def _first_record(text: str) -> Any:
+    try:
+        return json.loads(text.lstrip().split("\n", 1)[0])
+    except (ValueError, RecursionError):
+        return None
+
+
+def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
+    """``(where, item)`` for every entry or line of the file, whatever its format."""
+    if not text.strip():
+        raise LogFormatError(path, None, "the file is empty")
+    first = _first_record(text)
+    if isinstance(first, Mapping) and first.get("k") == "http":
+        return _read_jsonl(text)
+    if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
+        raise LogFormatError(path, "line 1", "this is a Socket Mode journal: load it with slacklab.load()")
+    if text.lstrip()[:1] not in ("{", "["):
+        raise LogFormatError(path, None, "not a HAR file, an ngrok export or a slacklab HTTP log")
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise LogFormatError(path, None, "JSON nested too deeply to read") from None
+    except json.JSONDecodeError as exc:
+        raise LogFormatError(
+            path, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg}); is the file cut short?"
+        ) from None
+    if isinstance(doc, Mapping) and "log" in doc:
+        har = doc["log"]
+        entries = har.get("entries") if isinstance(har, Mapping) else None
+        if not isinstance(entries, list):
+            raise LogFormatError(path, "log.entries", "a HAR file needs a list at log.entries")
+        return read_har_entries(entries)
+    if isinstance(doc, Mapping) and isinstance(doc.get("requests"), list):
+        return read_ngrok_requests(doc["requests"])
+    if isinstance(doc, list) and all(isinstance(i, Mapping) and "request" in i for i in doc):
+        return read_ngrok_requests(doc)
+    found = ", ".join(sorted(map(str, doc))[:6]) if isinstance(doc, Mapping) else type(doc).__name__
+    raise LogFormatError(path, None, f"JSON, but not a HAR file or an ngrok export (found: {found})")
+
+
+# ------------------------------------------------------------------ assembly
+
+
+@dataclass
+class _Tally:
+    """What the items amount to: actions on the capture (applied in time order) and counts."""
+
+    secret: str | None
+    actions: list[tuple[float, int, Callable[[Capture], None]]] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    undated: list[str] = field(default_factory=list)
+    total: int = 0
+    skipped: int = 0
+    http_rows: int = 0
+    socket_sessions: int = 0
+
+    def at(self, t: float, action: Callable[[Capture], None]) -> None:
+        self.actions.append((t, len(self.actions), action))
+
+    def problem(self, t: float, what: str, text: str) -> None:
+        self.at(t, lambda cap: cap.record_problem(t, None, what, text))
+
+    def add(self, where: str, item: Item) -> None:
+        self.total += 1
+        if isinstance(item, EntryError):
+            self.bad.append(f"{where}: {item}")
+            self.undated.append(f"{where}: {item}")
+        elif isinstance(item, SocketSession):
+            self.socket(item)
+        elif item.method != "POST":
+            self.skipped += 1
+            self.problem(item.at, f"{where}: skipped: not a Slack request", f"{item.method} {item.target}")
+        else:
+            parsed = parse_request(item, self.secret)
+            row = parsed.row
+            if row is not None:
+                self.http_rows += 1
+                self.at(item.at, lambda cap: cap.record_delivery(row))
+                return
+            if parsed.slack:
+                self.bad.append(f"{where}: {parsed.problem}")
+            else:
+                self.skipped += 1
+            self.problem(item.at, f"{where}: {parsed.problem}", item.describe())
+
+    def socket(self, session: SocketSession) -> None:
+        self.socket_sessions += 1
+        conn = session.connection
+        self.at(session.opened, lambda cap: cap.record_connection_opened(conn, session.opened))
+        for t, frame, ack_ms in session.frames:
+            self.at(t, lambda cap, t=t, f=frame, ms=ack_ms: cap.record_frame(f, received_at=t, connection=conn,
+                                                                            ack_ms=ms))
+        self.at(session.closed, lambda cap: cap.record_connection_closed(conn, session.closed,
+                                                                        "end of the HAR entry"))
+
+
+def read_http_log(path: str | Path, signing_secret: str | None = None) -> Capture:
+    """Load a HAR, ngrok export or slacklab HTTP log as a capture (state ``loaded``).
+
+    Args:
+        path: the file (``.har``, ``.zhar``, ngrok ``.json``, slacklab ``.jsonl``).
+        signing_secret: your app's signing secret; without it every request's
+            ``signature`` is ``unchecked``. It is masked everywhere from now on.
+
+    Raises:
+        LogFormatError: the file is missing, empty, not one of these formats,
+            or has no usable entry; the message names the file and the place.
+
+    Warns (``UserWarning``), naming them, when only some entries are unusable.
+    Next: ``capture.df``, ``capture.events()``, ``capture.problems()``,
+    ``slacklab.compare.compare(socket_capture, capture)``.
+    """
+    path = Path(path)
+    tally = _Tally(check_secret(signing_secret))
+    for where, item in _items(path, _read_text(path)):
+        tally.add(where, item)
+    if tally.bad and len(tally.bad) == tally.total:
+        where, _, problem = tally.bad[0].partition(": ")
+        raise LogFormatError(path, where, f"no usable entry; the first says: {problem}")
+    socket_only = tally.socket_sessions > 0 and tally.http_rows == 0
+    capture = Capture(source="socket" if socket_only else "http", label=path.name)
+    for _, _, action in sorted(tally.actions, key=lambda a: (a[0], a[1])):
+        action(capture)
+    for problem in tally.undated:
+        capture.record_problem(float("nan"), None, problem)  # no usable time: shown as NaT
+    if tally.skipped:
+        capture.note(f"{tally.skipped} request(s) were not Slack's and were skipped (see capture.problems()).")
+    if tally.bad:
+        n = len(tally.bad)
+        shown = "; ".join(tally.bad[:10]) + (" …" if n > 10 else "")
+        message = f"{path}: skipped {n} unusable entr{'y' if n == 1 else 'ies'}: {shown}"
+        capture.note(message)
+        warnings.warn(message, stacklevel=2)
+    log.debug("loaded %s: %d rows, %d skipped, %d unusable", path.name, tally.http_rows, tally.skipped, len(tally.bad))
+    capture.set_state("loaded", f"loaded from {path.name}")
+    return capture
+
+
+def load_log(path: str | Path, signing_secret: str | None = None) -> Capture:
+    """Load any capture file: a Socket Mode journal (via :func:`slacklab.load`) or an HTTP log.
+
+    Handy for comparing two paths; ``signing_secret`` only matters for HTTP logs.
+    """
+    path = Path(path)
+    from .journal import load as load_journal  # journal and httplog are siblings in the data layer
+
+    try:
+        with path.open("rb") as handle:
+            head = handle.readline(64 * 1024 * 1024)
+    except OSError as exc:
+        raise LogFormatError(path, None, f"cannot open the log ({exc.strerror or exc})") from exc
+    first = _first_record(head.decode("utf-8-sig", "replace"))
+    if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
+        return load_journal(path)
+    return read_http_log(path, signing_secret)
