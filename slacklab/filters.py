@@ -1,0 +1,204 @@
+"""What to show of a deliveries DataFrame: a frozen :class:`Filters` value applied with vectorised pandas.
+
+This is the model behind :func:`slacklab.explore` (the widget panel in
+:mod:`slacklab.widgets` is only its view), so scripts and tests use it
+directly, without ipywidgets::
+
+    from slacklab.filters import Filters
+    f = Filters(event_types=("message",), hide_retries=True, text="deploy")
+    f.apply(cap.df)            # the matching rows
+    label_counts(cap.df, "channel")   # the choices a channel picker offers
+
+Every filter works on any DataFrame in the delivery schema
+(:data:`slacklab.schema.COLUMNS`): a capture's deliveries, its events view, a
+reloaded journal or an HTTP log. A million rows filter in a few tens of
+milliseconds; the free-text search, the slowest, is a plain case-insensitive
+substring match (no regular expressions, so ``.`` or ``(`` mean themselves).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NONE_LABEL", "Filters", "label_counts", "time_span", "to_utc"]
+
+NONE_LABEL = "(none)"
+"""How a missing value (no event type, no channel…) is shown and selected."""
+
+SEARCH_COLUMNS = ("text", "payload")
+"""The columns the free-text search looks in: the message text and the (masked) raw payload."""
+
+TimeLike = pd.Timestamp | datetime | str | float | int
+
+
+def to_utc(value: TimeLike | None) -> pd.Timestamp | None:
+    """A timezone-aware UTC timestamp from a Timestamp, datetime, ISO string or epoch seconds.
+
+    Naive values are taken to be UTC already, as everywhere in slacklab.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return pd.Timestamp(float(value), unit="s", tz="UTC")
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"not a time: {value!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """The column, or an all-missing one when the frame lacks it (so filters never raise KeyError)."""
+    if name in df.columns:
+        return df[name]
+    return pd.Series(None, index=df.index, dtype="object")
+
+
+def _labels(series: pd.Series) -> pd.Series:
+    """Values as text, with :data:`NONE_LABEL` for missing ones."""
+    return series.astype("object").where(series.notna(), NONE_LABEL).astype(str)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which deliveries to keep. The default keeps everything; each field narrows it down.
+
+    Args:
+        event_types: keep these event types (empty: all). :data:`NONE_LABEL` selects rows without one.
+        channel: keep this channel id (``None``: any).
+        user: keep this user id (``None``: any).
+        text: keep rows whose text or raw payload contains this, ignoring case.
+        start: keep rows received at or after this time (UTC; epoch seconds or ISO text work too).
+        end: keep rows received at or before this time.
+        source: ``"socket"`` or ``"http"`` (``None``: both).
+        hide_retries: drop redeliveries (``retry_attempt`` > 0), keeping first attempts.
+
+    Call :meth:`apply` to get the rows, :meth:`replace` to change one field.
+    """
+
+    event_types: tuple[str, ...] = ()
+    channel: str | None = None
+    user: str | None = None
+    text: str = ""
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    source: str | None = None
+    hide_retries: bool = False
+
+    def __post_init__(self) -> None:
+        types = self.event_types
+        if isinstance(types, str):
+            types = (types,)
+        object.__setattr__(self, "event_types", tuple(dict.fromkeys(str(t) for t in types)))
+        object.__setattr__(self, "text", (self.text or "").strip())
+        object.__setattr__(self, "start", to_utc(self.start))
+        object.__setattr__(self, "end", to_utc(self.end))
+
+    def replace(self, **changes: Any) -> Filters:
+        """A copy with some fields changed: ``f.replace(hide_retries=True)``."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def active(self) -> bool:
+        """True when at least one field narrows the rows down."""
+        return self != Filters()
+
+    def mask(self, df: pd.DataFrame) -> np.ndarray:
+        """A boolean array, one entry per row of ``df``: True where the row passes every filter."""
+        keep = np.ones(len(df), dtype=bool)
+        if not len(df):
+            return keep
+        if self.event_types:
+            types = _column(df, "event_type")
+            named = [t for t in self.event_types if t != NONE_LABEL]
+            hit = types.isin(named).to_numpy(dtype=bool)
+            if NONE_LABEL in self.event_types:
+                hit = hit | types.isna().to_numpy(dtype=bool)
+            keep &= hit
+        for name, wanted in (("channel", self.channel), ("user", self.user), ("source", self.source)):
+            if wanted is not None:
+                values = _column(df, name)
+                if wanted == NONE_LABEL:
+                    keep &= values.isna().to_numpy(dtype=bool)
+                else:
+                    keep &= (values == wanted).fillna(False).to_numpy(dtype=bool)
+        if self.hide_retries:
+            retry = pd.to_numeric(_column(df, "retry_attempt"), errors="coerce").fillna(0)
+            keep &= (retry <= 0).to_numpy(dtype=bool)
+        if self.start is not None or self.end is not None:
+            received = _column(df, "received_at")
+            if self.start is not None:
+                keep &= (received >= self.start).fillna(False).to_numpy(dtype=bool)
+            if self.end is not None:
+                keep &= (received <= self.end).fillna(False).to_numpy(dtype=bool)
+        if self.text:
+            found = np.zeros(len(df), dtype=bool)
+            for name in SEARCH_COLUMNS:
+                if name in df.columns:
+                    # Only search rows that are still candidates: the search is the slow part.
+                    todo = keep & ~found
+                    if todo.any():
+                        values = df[name].to_numpy()[todo]
+                        hits = pd.Series(values, dtype="object").str.contains(
+                            self.text, case=False, regex=False, na=False
+                        )
+                        found[np.flatnonzero(todo)[hits.to_numpy(dtype=bool)]] = True
+            keep &= found
+        return keep
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``df`` that pass. With no active filter, ``df`` itself (not a copy)."""
+        if not self.active:
+            return df
+        return df[self.mask(df)]
+
+    def describe(self) -> str:
+        """The active filters in a few words (``"all deliveries"`` when none)."""
+        parts: list[str] = []
+        if self.event_types:
+            parts.append("type " + " or ".join(self.event_types))
+        for name in ("channel", "user", "source"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name} {value}")
+        if self.text:
+            parts.append(f"containing {self.text!r}")
+        if self.start is not None:
+            parts.append(f"from {self.start:%Y-%m-%d %H:%M:%S}")
+        if self.end is not None:
+            parts.append(f"until {self.end:%Y-%m-%d %H:%M:%S}")
+        if self.hide_retries:
+            parts.append("no retries")
+        return ", ".join(parts) if parts else "all deliveries"
+
+
+def label_counts(df: pd.DataFrame, column: str, *, limit: int | None = None) -> pd.Series:
+    """How many rows have each value of ``column``, most frequent first (ties by name).
+
+    Missing values count under :data:`NONE_LABEL`. ``limit`` keeps the first
+    ones. This is what the panel's pickers list and what the event-type bar
+    chart draws.
+    """
+    if column not in df.columns or df.empty:
+        return pd.Series([], dtype="int64", name="count", index=pd.Index([], name=column, dtype="object"))
+    counts = _labels(df[column]).value_counts(sort=False)
+    out = counts.sort_index().sort_values(ascending=False, kind="stable").astype("int64")
+    out.index = pd.Index(out.index, name=column, dtype="object")
+    out.name = "count"
+    return out if limit is None else out.iloc[:limit]
+
+
+def time_span(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last ``received_at`` of ``df`` (UTC), or ``None`` when there is none."""
+    if "received_at" not in df.columns:
+        return None
+    received = df["received_at"]
+    first, last = received.min(), received.max()
+    if pd.isna(first) or pd.isna(last):
+        return None
+    return to_utc(first), to_utc(last)  # type: ignore[return-value]

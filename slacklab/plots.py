@@ -1,0 +1,417 @@
+"""Charts of deliveries with matplotlib, usable with or without widgets.
+
+Each ``plot_*`` function takes a deliveries DataFrame (or anything with a
+``deliveries()`` method, such as a :class:`~slacklab.capture.Capture`),
+draws on ``ax`` if given, and returns the matplotlib ``Axes``:
+
+* :func:`plot_event_types` — deliveries per event type (bars);
+* :func:`plot_timeline` — deliveries over time, stacked by event type per interval;
+* :func:`plot_latency` — histogram of ack times or delivery latency, per source;
+* :func:`plot_comparison` — counts per event type for two captures side by side
+  (HTTP vs Socket Mode).
+
+The numbers behind each chart come from a function of their own
+(:func:`event_type_counts`, :func:`timeline_counts`, :func:`latency_ms`,
+:func:`comparison_counts`), so a test or a notebook can check them.
+
+Without ``ax``, the figure is created by :func:`new_axes`: inside a Jupyter
+kernel with the inline (or ipympl) backend it goes through pyplot so it
+shows below the cell, as pandas' ``.plot()`` does (Jupyter closes it after
+showing it); anywhere else — scripts, tests, background threads — it is a
+bare :class:`~matplotlib.figure.Figure` that no global state keeps alive.
+Save one with ``ax.figure.savefig("chart.png")``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import matplotlib
+import matplotlib.colors
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .filters import NONE_LABEL, label_counts
+
+__all__ = [
+    "INTERVALS",
+    "OTHER_LABEL",
+    "assign_colors",
+    "comparison_counts",
+    "event_type_counts",
+    "figure_png",
+    "format_interval",
+    "latency_ms",
+    "new_axes",
+    "parse_interval",
+    "plot_comparison",
+    "plot_event_types",
+    "plot_latency",
+    "plot_timeline",
+    "plot_timeline_counts",
+    "timeline_counts",
+]
+
+OTHER_LABEL = "other"
+"""The stack that gathers the less frequent event types of a timeline."""
+
+INTERVALS: tuple[pd.Timedelta, ...] = tuple(
+    pd.Timedelta(s)
+    for s in (
+        "100ms", "200ms", "500ms", "1s", "2s", "5s", "10s", "15s", "30s",
+        "1min", "2min", "5min", "10min", "15min", "30min",
+        "1h", "2h", "3h", "6h", "12h", "1D", "7D",
+    )
+)
+"""The "nice" intervals a timeline snaps to when it picks one by itself."""
+
+_PALETTE = tuple(matplotlib.colormaps["tab10"].colors) + tuple(matplotlib.colormaps["Set2"].colors)
+_GREY = "#9e9e9e"
+
+DataLike = Any  # a deliveries DataFrame, or an object with .deliveries() (a Capture)
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def _frame(data: DataLike) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    deliveries = getattr(data, "deliveries", None)
+    if callable(deliveries):
+        return deliveries()
+    raise TypeError(f"expected a deliveries DataFrame or a Capture, not {type(data).__name__}")
+
+
+def _in_notebook() -> bool:
+    """True in a Jupyter kernel's main thread whose matplotlib backend shows pyplot figures."""
+    if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        name = matplotlib.get_backend(auto_select=False)  # type: ignore[call-arg]  # matplotlib >= 3.10
+    except TypeError:  # pragma: no cover - older matplotlib
+        name = str(matplotlib.rcParams["backend"])
+    name = (name or "").lower()
+    return "inline" in name or "ipympl" in name or name == "widget"
+
+
+def new_axes(figsize: tuple[float, float] = (7.0, 3.2)) -> Axes:
+    """A fresh Axes on a new figure (see the module docstring for where the figure lives)."""
+    if _in_notebook():
+        import matplotlib.pyplot as plt
+
+        _fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return ax
+    return Figure(figsize=figsize, layout="constrained").add_subplot()
+
+
+def figure_png(fig: Figure, dpi: float = 96) -> bytes:
+    """The figure as PNG bytes (for an ``ipywidgets.Image`` or a file)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def assign_colors(labels: Iterable[str], known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A colour per label that stays put: labels in ``known`` keep theirs, new ones take the next free one.
+
+    :data:`OTHER_LABEL` and :data:`NONE_LABEL` are grey. Pass the result back
+    as ``known`` next time so a type keeps its colour while a live chart grows.
+    """
+    colors = dict(known or {})
+    used = set(colors.values())
+    free = [c for c in map(matplotlib.colors.to_hex, _PALETTE) if c not in used]
+    for label in labels:
+        if label in colors:
+            continue
+        if label in (OTHER_LABEL, NONE_LABEL):
+            colors[label] = _GREY
+        else:
+            colors[label] = free.pop(0) if free else matplotlib.colors.to_hex(_PALETTE[len(colors) % len(_PALETTE)])
+    return colors
+
+
+def parse_interval(interval: str | float | pd.Timedelta | None) -> pd.Timedelta | None:
+    """A positive Timedelta from ``"30s"``, ``"5min"``, seconds or a Timedelta; ``None``/``"auto"`` → ``None``."""
+    if interval is None or (isinstance(interval, str) and interval.strip().lower() == "auto"):
+        return None
+    if isinstance(interval, int | float) and not isinstance(interval, bool):
+        step = pd.Timedelta(seconds=float(interval))
+    else:
+        step = pd.Timedelta(interval)
+    if pd.isna(step) or step <= pd.Timedelta(0):
+        raise ValueError(f"interval must be positive, not {interval!r}")
+    return step
+
+
+def format_interval(step: pd.Timedelta) -> str:
+    """``"500 ms"``, ``"10 s"``, ``"5 min"``, ``"2 h"``, ``"1 d"`` — for axis labels."""
+    seconds = step.total_seconds()
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds * 1000:g} ms"
+
+
+def _nice_interval(at_least: pd.Timedelta) -> pd.Timedelta:
+    for step in INTERVALS:
+        if step >= at_least:
+            return step
+    return INTERVALS[-1] * int(np.ceil(at_least / INTERVALS[-1]))
+
+
+def _utc_ns(series: pd.Series) -> np.ndarray:
+    """Epoch nanoseconds (int64) of the non-missing times in ``series``."""
+    index = pd.DatetimeIndex(series.dropna())
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    return index.as_unit("ns").asi8
+
+
+# ----------------------------------------------------------------- data
+
+
+def event_type_counts(data: DataLike, *, limit: int | None = None) -> pd.Series:
+    """Deliveries per event type, most frequent first (what :func:`plot_event_types` draws)."""
+    return label_counts(_frame(data), "event_type", limit=limit)
+
+
+def timeline_counts(
+    data: DataLike,
+    interval: str | float | pd.Timedelta | None = "auto",
+    *,
+    max_types: int = 8,
+    max_bins: int = 150,
+    target_bins: int = 40,
+) -> pd.DataFrame:
+    """Deliveries per interval and event type: what :func:`plot_timeline` stacks.
+
+    The index holds each interval's start (UTC, every interval between the
+    first and the last delivery, empty ones included); the columns are the
+    ``max_types`` most frequent event types, then :data:`OTHER_LABEL` for the
+    rest (only when there is a rest). ``"auto"`` picks a nice interval giving
+    about ``target_bins`` bars; a requested interval that would give more than
+    ``max_bins`` bars is widened to a nice one that fits. The interval used is
+    in ``result.attrs["interval"]``.
+    """
+    df = _frame(data)
+    requested = parse_interval(interval)
+    has_time = "received_at" in df.columns
+    valid = df["received_at"].notna().to_numpy(dtype=bool) if has_time else np.zeros(len(df), dtype=bool)
+    ns = _utc_ns(df["received_at"]) if has_time else np.array([], dtype="int64")
+    span = pd.Timedelta(int(ns.max() - ns.min()), unit="ns") if len(ns) else pd.Timedelta(0)
+    step = requested or _nice_interval(span / target_bins)
+    if span / step >= max_bins:
+        step = _nice_interval(max(step, span / (max_bins - 1)))
+    if not len(ns):
+        empty = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="interval_start"), dtype="int64")
+        empty.attrs["interval"] = step
+        return empty
+    step_ns = int(step.value)
+    base = (int(ns.min()) // step_ns) * step_ns
+    bins = (ns - base) // step_ns
+    n_bins = int(bins.max()) + 1
+    types = label_counts(df, "event_type")
+    top = list(types.index[:max_types])
+    columns = (top or [NONE_LABEL]) + ([OTHER_LABEL] if len(types) > max_types else [])
+    event_types = df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index, dtype="object")
+    codes, uniques = pd.factorize(event_types[valid].astype("object").fillna(NONE_LABEL).astype(str))
+    position = {label: i for i, label in enumerate(columns)}
+    other = position.get(OTHER_LABEL, len(columns) - 1)
+    lookup = np.array([position.get(u, other) for u in uniques], dtype="int64")
+    cells = bins * len(columns) + lookup[codes]
+    counts = np.bincount(cells, minlength=n_bins * len(columns)).reshape(n_bins, len(columns))
+    index = pd.DatetimeIndex(pd.to_datetime(base + step_ns * np.arange(n_bins), unit="ns", utc=True),
+                             name="interval_start")
+    out = pd.DataFrame(counts.astype("int64"), index=index, columns=pd.Index(columns, name="event_type"))
+    out.attrs["interval"] = step
+    return out
+
+
+def latency_ms(data: DataLike, which: str = "ack") -> pd.DataFrame:
+    """Latencies in milliseconds with their ``source``: what :func:`plot_latency` draws.
+
+    ``which="ack"``: Socket Mode ``ack_ms`` (receipt to ack sent) and, for
+    HTTP rows, ``response_ms``. ``which="delivery"``: ``received_at`` minus
+    Slack's ``event_time`` (Slack gives whole seconds, so this is coarse).
+    Rows without the value are left out.
+    """
+    df = _frame(data)
+    if which == "ack":
+        ack = pd.to_numeric(df["ack_ms"], errors="coerce") if "ack_ms" in df.columns else None
+        response = pd.to_numeric(df["response_ms"], errors="coerce") if "response_ms" in df.columns else None
+        if ack is None and response is None:
+            ms = pd.Series(np.nan, index=df.index)
+        elif ack is None or response is None:
+            ms = ack if ack is not None else response  # type: ignore[assignment]
+        else:
+            ms = ack.fillna(response)
+    elif which == "delivery":
+        if {"received_at", "event_time"} <= set(df.columns):
+            ms = (df["received_at"] - df["event_time"]).dt.total_seconds() * 1000.0
+        else:
+            ms = pd.Series(np.nan, index=df.index)
+    else:
+        raise ValueError(f"which must be 'ack' or 'delivery', not {which!r}")
+    source = df["source"] if "source" in df.columns else pd.Series(NONE_LABEL, index=df.index)
+    out = pd.DataFrame({"source": source.astype("object").fillna(NONE_LABEL), "ms": ms.astype("float64")})
+    return out[out["ms"].notna()].reset_index(drop=True)
+
+
+def comparison_counts(
+    a: DataLike,
+    b: DataLike,
+    *,
+    labels: tuple[str, str] = ("HTTP", "Socket Mode"),
+    by: str = "deliveries",
+) -> pd.DataFrame:
+    """Counts per event type for two captures, one column each (``labels``), biggest total first.
+
+    ``by="deliveries"`` counts every delivery (retries included);
+    ``by="events"`` counts distinct events (``event_key``).
+    """
+    if by not in ("deliveries", "events"):
+        raise ValueError(f"by must be 'deliveries' or 'events', not {by!r}")
+    columns = {}
+    for label, data in zip(labels, (a, b), strict=True):
+        df = _frame(data)
+        if by == "deliveries" or "event_key" not in df.columns:
+            columns[label] = label_counts(df, "event_type")
+        else:
+            types = df["event_type"].astype("object").fillna(NONE_LABEL)
+            keys = df["event_key"].astype("object").fillna(pd.Series(df.index.astype(str), index=df.index))
+            columns[label] = keys.groupby(types).nunique()
+    out = pd.DataFrame(columns).fillna(0).astype("int64")
+    out.index.name = "event_type"
+    if out.empty:
+        return out
+    total = out.sum(axis=1)
+    order = total.sort_index().sort_values(ascending=False, kind="stable").index
+    return out.loc[order]
+
+
+# ----------------------------------------------------------------- charts
+
+
+def _no_data(ax: Axes, message: str) -> Axes:
+    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color=_GREY)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_event_types(
+    data: DataLike, *, ax: Axes | None = None, limit: int = 12, colors: Mapping[str, str] | None = None
+) -> Axes:
+    """Horizontal bars: deliveries per event type, the most frequent on top (``limit`` types)."""
+    counts = event_type_counts(data, limit=limit)
+    ax = ax if ax is not None else new_axes()
+    ax.set_title("deliveries per event type")
+    if counts.empty:
+        return _no_data(ax, "no deliveries yet")
+    palette = assign_colors(counts.index, colors)
+    labels = list(counts.index)[::-1]
+    values = counts.to_numpy()[::-1]
+    bars = ax.barh(labels, values, color=[palette[t] for t in labels])
+    ax.bar_label(bars, padding=2, fontsize="small")
+    ax.set_xlabel("deliveries")
+    ax.margins(x=0.12)
+    return ax
+
+
+def plot_timeline(
+    data: DataLike,
+    interval: str | float | pd.Timedelta | None = "auto",
+    *,
+    ax: Axes | None = None,
+    max_types: int = 8,
+    colors: Mapping[str, str] | None = None,
+) -> Axes:
+    """Stacked bars: deliveries per ``interval`` (``"auto"``, ``"10s"``, ``"1min"``…) by event type.
+
+    The counts are :func:`timeline_counts` with the same arguments; the
+    interval used (maybe widened) is in the y-axis label.
+    """
+    counts = timeline_counts(data, interval, max_types=max_types)
+    return plot_timeline_counts(counts, ax=ax, colors=colors)
+
+
+def plot_timeline_counts(
+    counts: pd.DataFrame, *, ax: Axes | None = None, colors: Mapping[str, str] | None = None
+) -> Axes:
+    """Draw counts made by :func:`timeline_counts` (for callers that keep the numbers, like the panel)."""
+    ax = ax if ax is not None else new_axes()
+    step: pd.Timedelta = counts.attrs.get("interval") or pd.Timedelta(seconds=1)
+    ax.set_title("deliveries over time")
+    if counts.empty:
+        return _no_data(ax, "no deliveries yet")
+    palette = assign_colors(counts.columns, colors)
+    x = counts.index.tz_convert("UTC").tz_localize(None).to_numpy()
+    width = step / pd.Timedelta(days=1)  # matplotlib dates are in days
+    bottom = np.zeros(len(counts), dtype="int64")
+    for label in counts.columns:
+        heights = counts[label].to_numpy()
+        ax.bar(x, heights, width=width, bottom=bottom, align="edge", color=palette[label], label=label,
+               linewidth=0)
+        bottom = bottom + heights
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("received (UTC)")
+    ax.set_ylabel(f"per {format_interval(step)}")
+    ax.legend(loc="upper left", fontsize="x-small", ncols=min(4, len(counts.columns)), frameon=False)
+    ax.set_ylim(0, max(1, int(bottom.max())) * 1.3)  # room for the legend
+    return ax
+
+
+def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes | None = None) -> Axes:
+    """Histogram of :func:`latency_ms` (``"ack"`` or ``"delivery"``), one colour per source, medians in the legend."""
+    values = latency_ms(data, which)
+    ax = ax if ax is not None else new_axes()
+    ax.set_title("ack / response time" if which == "ack" else "delivery latency (event_time → received)")
+    if values.empty:
+        return _no_data(ax, "no ack times recorded" if which == "ack" else "no event times recorded")
+    groups = [(name, group["ms"].to_numpy()) for name, group in values.groupby("source", sort=True)]
+    edges = np.histogram_bin_edges(values["ms"].to_numpy(), bins=bins)
+    for name, ms in groups:
+        ax.hist(ms, bins=edges, alpha=0.7 if len(groups) > 1 else 1.0,
+                label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})")
+    ax.set_xlabel("milliseconds")
+    ax.set_ylabel("deliveries")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_comparison(
+    a: DataLike,
+    b: DataLike,
+    *,
+    labels: tuple[str, str] = ("HTTP", "Socket Mode"),
+    by: str = "deliveries",
+    limit: int = 12,
+    ax: Axes | None = None,
+) -> Axes:
+    """Two bars per event type, one per capture (``labels``): the counts of :func:`comparison_counts`."""
+    counts = comparison_counts(a, b, labels=labels, by=by).iloc[:limit]
+    ax = ax if ax is not None else new_axes()
+    ax.set_title(f"{by} per event type: {labels[0]} vs {labels[1]}")
+    if counts.empty:
+        return _no_data(ax, "nothing to compare yet")
+    rows = counts.iloc[::-1]
+    y = np.arange(len(rows))
+    height = 0.4
+    for offset, label, color in ((height / 2, labels[0], _PALETTE[0]), (-height / 2, labels[1], _PALETTE[1])):
+        bars = ax.barh(y + offset, rows[label].to_numpy(), height=height, label=label, color=color)
+        ax.bar_label(bars, padding=2, fontsize="x-small")
+    ax.set_yticks(y, list(rows.index))
+    ax.set_xlabel(by)
+    ax.margins(x=0.12)
+    ax.legend(fontsize="small", loc="best")
+    return ax

@@ -1,0 +1,187 @@
+"""Charts: the numbers behind each chart, and that the chart draws exactly those numbers."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from slacklab import plots
+from slacklab.capture import Capture
+from slacklab.filters import NONE_LABEL
+from slacklab.schema import make_row
+from slacklab.table import deliveries_frame
+
+from .helpers import event_payload
+
+T0 = 1_700_000_000.0
+
+
+def rows(spec: list[tuple[str, float]], *, source: str = "socket", retry_every: int = 0) -> list[dict]:
+    """Rows from (event_type, seconds after T0); every ``retry_every``-th one is a retry of the one before."""
+    out = []
+    for i, (kind, at) in enumerate(spec):
+        retry = bool(retry_every) and i % retry_every == retry_every - 1
+        event_id = f"Ev{i - 1 if retry else i}"
+        out.append(
+            make_row(
+                source=source,
+                kind="events_api",
+                payload=event_payload(event_id, event_type=kind, channel=f"C{i % 3}", user=f"U{i % 2}",
+                                      event_time=int(T0 + at)),
+                received_at=T0 + at + 0.25,
+                connection="c1" if source == "socket" else None,
+                envelope_id=f"env-{source}-{i}",
+                retry_attempt=1 if retry else 0,
+                ack_ms=0.5 + i % 4 if source == "socket" else None,
+                response_ms=3.0 + i % 5 if source == "http" else None,
+                http_status=200 if source == "http" else None,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def df() -> pd.DataFrame:
+    spec = [("message", i * 0.5) for i in range(30)] + [("reaction_added", i * 1.5) for i in range(8)]
+    spec += [("app_mention", 7.0), ("app_mention", 7.2)]
+    return deliveries_frame(rows(sorted(spec, key=lambda s: s[1])))
+
+
+def test_event_type_counts_most_frequent_first(df: pd.DataFrame) -> None:
+    counts = plots.event_type_counts(df)
+    assert counts.to_dict() == {"message": 30, "reaction_added": 8, "app_mention": 2}
+    assert list(counts.index) == ["message", "reaction_added", "app_mention"]
+
+
+def test_event_type_bars_are_the_counts(df: pd.DataFrame) -> None:
+    ax = plots.plot_event_types(df)
+    bars = {tick.get_text(): patch.get_width() for tick, patch in zip(ax.get_yticklabels(), ax.patches, strict=True)}
+    assert bars == {"message": 30, "reaction_added": 8, "app_mention": 2}
+    assert ax.get_yticklabels()[-1].get_text() == "message"  # the biggest on top
+
+
+def test_timeline_counts_cover_every_delivery_per_type(df: pd.DataFrame) -> None:
+    counts = plots.timeline_counts(df, "5s")
+    assert counts.attrs["interval"] == pd.Timedelta("5s")
+    assert counts.sum().to_dict() == plots.event_type_counts(df).to_dict()
+    # Every interval from the first to the last delivery, empty ones included, aligned on the interval.
+    assert (counts.index[1:] - counts.index[:-1] == pd.Timedelta("5s")).all()
+    assert all(ts.value % pd.Timedelta("5s").value == 0 for ts in counts.index)
+    first = df["received_at"].min()
+    assert counts.index[0] <= first < counts.index[0] + pd.Timedelta("5s")
+    # The first interval holds what was received in it.
+    in_first = df[df["received_at"] < counts.index[0] + pd.Timedelta("5s")]
+    assert counts.iloc[0].sum() == len(in_first)
+
+
+def test_timeline_groups_rare_types_as_other(df: pd.DataFrame) -> None:
+    counts = plots.timeline_counts(df, "10s", max_types=1)
+    assert list(counts.columns) == ["message", plots.OTHER_LABEL]
+    assert counts[plots.OTHER_LABEL].sum() == 10
+
+
+def test_timeline_auto_and_widened_intervals(df: pd.DataFrame) -> None:
+    auto = plots.timeline_counts(df)
+    assert auto.attrs["interval"] in plots.INTERVALS
+    assert 10 <= len(auto) <= 150
+    widened = plots.timeline_counts(df, "100ms", max_bins=20)
+    assert widened.attrs["interval"] > pd.Timedelta("100ms")
+    assert len(widened) <= 20
+    assert widened.to_numpy().sum() == len(df)
+
+
+def test_timeline_without_rows_or_types() -> None:
+    empty = plots.timeline_counts(deliveries_frame([]))
+    assert empty.empty and "interval" in empty.attrs
+    no_type = deliveries_frame(rows([("message", 0.0)]))
+    no_type["event_type"] = None
+    assert list(plots.timeline_counts(no_type).columns) == [NONE_LABEL]
+
+
+def test_timeline_stacks_are_the_counts(df: pd.DataFrame) -> None:
+    ax = plots.plot_timeline(df, "5s")
+    counts = plots.timeline_counts(df, "5s")
+    assert ax.get_ylabel() == "per 5 s"
+    heights = np.array([p.get_height() for p in ax.patches]).reshape(len(counts.columns), len(counts))
+    assert (heights.T == counts.to_numpy()).all()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(counts.columns)
+
+
+def test_colors_stay_with_their_type() -> None:
+    first = plots.assign_colors(["message", "reaction_added"])
+    later = plots.assign_colors(["app_mention", "reaction_added", "message", plots.OTHER_LABEL], first)
+    assert later["message"] == first["message"] and later["reaction_added"] == first["reaction_added"]
+    assert later["app_mention"] not in (first["message"], first["reaction_added"])
+    assert later[plots.OTHER_LABEL] == "#9e9e9e"
+
+
+def test_latency_values_and_histogram() -> None:
+    socket = deliveries_frame(rows([("message", float(i)) for i in range(8)]))
+    http = deliveries_frame(rows([("message", float(i)) for i in range(5)], source="http"))
+    both = pd.concat([socket, http], ignore_index=True)
+    ack = plots.latency_ms(both)
+    assert sorted(ack["ms"][ack["source"] == "socket"]) == sorted(socket["ack_ms"])
+    assert sorted(ack["ms"][ack["source"] == "http"]) == sorted(http["response_ms"])
+    ax = plots.plot_latency(both, bins=10)
+    assert sum(p.get_height() for p in ax.patches) == len(both)
+    delivery = plots.latency_ms(socket, "delivery")
+    assert delivery["ms"].tolist() == pytest.approx([250.0] * 8)
+    with pytest.raises(ValueError, match="ack' or 'delivery"):
+        plots.latency_ms(socket, "ping")
+
+
+def test_comparison_counts_and_bars() -> None:
+    http = deliveries_frame(rows([("message", 0.0), ("message", 1.0), ("message", 2.0)], source="http",
+                                 retry_every=3))
+    socket = deliveries_frame(rows([("message", 0.0), ("reaction_added", 1.0)]))
+    deliveries = plots.comparison_counts(http, socket)
+    assert deliveries.to_dict("index") == {"message": {"HTTP": 3, "Socket Mode": 1},
+                                           "reaction_added": {"HTTP": 0, "Socket Mode": 1}}
+    events = plots.comparison_counts(http, socket, by="events")
+    assert events.loc["message", "HTTP"] == 2  # the retry is the same event
+    ax = plots.plot_comparison(http, socket)
+    widths = sorted(p.get_width() for p in ax.patches)
+    assert widths == sorted(deliveries.to_numpy().ravel().tolist())
+
+
+def test_plots_take_a_capture_and_an_axes(df: pd.DataFrame) -> None:
+    cap = Capture()
+    for row in rows([("message", 0.0), ("message", 1.0)]):
+        cap.record_delivery(row)
+    ax = Figure().add_subplot()
+    assert plots.plot_event_types(cap, ax=ax) is ax
+    assert plots.event_type_counts(cap).to_dict() == {"message": 2}
+    with pytest.raises(TypeError, match="DataFrame or a Capture"):
+        plots.event_type_counts([1, 2])  # type: ignore[arg-type]
+
+
+def test_empty_data_draws_a_message() -> None:
+    empty = deliveries_frame([])
+    for ax in (plots.plot_event_types(empty), plots.plot_timeline(empty), plots.plot_latency(empty),
+               plots.plot_comparison(empty, empty)):
+        assert ax.texts and not ax.patches
+
+
+def test_headless_no_pyplot_state(df: pd.DataFrame) -> None:
+    ax = plots.plot_timeline(df)
+    assert type(ax.figure) is Figure
+    assert ax.figure.canvas.manager is None  # not registered with pyplot
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        assert plt.get_fignums() == []
+    assert plots.figure_png(ax.figure).startswith(b"\x89PNG")
+
+
+def test_intervals_parse_and_format() -> None:
+    assert plots.parse_interval("auto") is None
+    assert plots.parse_interval(30) == pd.Timedelta("30s")
+    assert plots.parse_interval("5min") == pd.Timedelta("5min")
+    with pytest.raises(ValueError):
+        plots.parse_interval("-1s")
+    assert [plots.format_interval(pd.Timedelta(s)) for s in ("500ms", "10s", "5min", "2h", "1D")] == [
+        "500 ms", "10 s", "5 min", "2 h", "1 d"]
