@@ -1,0 +1,768 @@
+"""The explore panel: filter, count and chart deliveries in a notebook, live or after the fact.
+
+::
+
+    panel = slacklab.explore(cap)   # a live Capture, a loaded one, or any deliveries DataFrame
+    panel                           # show it (the last expression of a cell)
+    panel.df                        # the rows that pass the filters, for the next cell
+    panel.set_filters(event_types=["message"], hide_retries=True)
+    panel.export_csv("slacklab-out/messages.csv")
+    panel.stop()                    # stop refreshing; the last view stays on screen
+
+The panel is a view of :class:`slacklab.filters.Filters` (the model): its
+controls only say which filters are set, and everything it shows is
+computed from a snapshot of the source with vectorised pandas
+(:mod:`slacklab.filters`, :mod:`slacklab.plots`, :mod:`slacklab.table`).
+
+How a live capture refreshes, and why a thread
+----------------------------------------------
+The listener thread only appends to the :class:`~slacklab.capture.Capture`;
+it never calls into the panel. Each panel owns one daemon thread, the
+*refresher*, that pulls: about twice a second it asks the capture whether
+anything changed (an O(1) check), and if so takes a snapshot, filters it,
+renders the chart to PNG with a private matplotlib ``Figure`` (no pyplot)
+and sets widget values. Control changes made by the user only wake the
+refresher, so the kernel answers at once and many quick changes become one
+redraw. Redraws are throttled: at most one per ``refresh_every`` seconds, and
+never more than half of the time (a slow redraw of a million rows waits as
+long as it took before the next one).
+
+A timer on the kernel's event loop was the other option. It runs only when
+the kernel is idle, so a cell such as ``cap.wait_for(500)`` would freeze the
+panel, and how the loop is exposed changes between ipykernel releases. Widget
+state updates (``widget.value = ...``), on the other hand, are comm messages
+that ipykernel sends safely from any thread; the panel never uses an
+``Output`` widget or ``print`` from the thread (both land in whatever cell
+is running). This works the same in JupyterLab, in VS Code and under
+``nbclient``. When every view of the panel is gone (its cell was re-run or
+cleared) the refresher pauses; showing the panel again resumes it.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .export import to_csv
+from .filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
+from .plots import assign_colors, figure_png, format_interval, plot_timeline_counts, timeline_counts
+from .redact import mask_text
+from .table import counts_by_type
+
+try:
+    import ipywidgets as w
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'slacklab.explore needs ipywidgets and a Jupyter kernel: pip install "slacklab[notebook]"'
+    ) from exc
+
+__all__ = ["REFRESH_SECONDS", "ExplorePanel", "Refresher", "Throttle", "explore"]
+
+log = logging.getLogger("slacklab.widgets")
+
+REFRESH_SECONDS = 0.5
+"""Default shortest time between two redraws of a panel."""
+
+INTERVAL_CHOICES = ("auto", "100ms", "500ms", "1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
+_SHOWN_COLUMNS = ("received_at", "source", "event_type", "channel", "user", "retry_attempt", "ack_ms", "text")
+_MAX_PICKER_CHOICES = 200
+_counter = itertools.count(1)
+
+
+# ------------------------------------------------------------ refreshing
+
+
+@dataclass
+class Throttle:
+    """When the next redraw may start: at most one per ``min_interval`` seconds, busy at most ``busy`` of the time.
+
+    Pure bookkeeping fed with monotonic times: call :meth:`delay` before a
+    redraw and :meth:`record` after it.
+    """
+
+    min_interval: float = REFRESH_SECONDS
+    busy: float = 0.5
+    next_at: float = float("-inf")
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next redraw may start (0 when it may start now)."""
+        return max(0.0, self.next_at - now)
+
+    def record(self, started: float, finished: float) -> None:
+        """A redraw ran from ``started`` to ``finished``; push the next one back accordingly."""
+        took = max(0.0, finished - started)
+        self.next_at = max(started + self.min_interval, finished + took * (1.0 / self.busy - 1.0))
+
+
+class Refresher:
+    """A daemon thread that calls ``tick(requested)`` when asked to, or every ``poll`` seconds.
+
+    ``requested`` is True when :meth:`request` was called since the last
+    tick (a control changed), False for a poll (``poll=None``: never poll).
+    Ticks never overlap and follow the :class:`Throttle`; requests made while
+    waiting merge into one tick. A tick that raises is logged and the thread
+    goes on. Call :meth:`close` to end the thread.
+    """
+
+    def __init__(
+        self,
+        tick: Callable[[bool], None],
+        *,
+        poll: float | None,
+        throttle: Throttle | None = None,
+        name: str = "slacklab-refresher",
+    ) -> None:
+        self._tick = tick
+        self._poll = poll
+        self.throttle = throttle or Throttle()
+        self._cond = threading.Condition()
+        self._requested = False
+        self._paused = False
+        self._closed = False
+        self.ticks = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """True until :meth:`close` has ended the thread."""
+        return self._thread.is_alive()
+
+    @property
+    def paused(self) -> bool:
+        """True while ticks are held back (:meth:`pause`)."""
+        return self._paused
+
+    def request(self) -> None:
+        """Ask for a tick soon (safe from any thread; many requests make one tick)."""
+        with self._cond:
+            self._requested = True
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Hold ticks back until :meth:`resume` (requests are kept)."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        """Tick again, starting with one right away."""
+        with self._cond:
+            self._paused = False
+            self._requested = True
+            self._cond.notify_all()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the thread, waiting up to ``timeout`` seconds for a running tick. Safe to call twice."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _wait(self) -> bool | None:
+        """Wait for a reason to tick: True (requested), False (poll), None (closed)."""
+        with self._cond:
+            while True:
+                timeout = None if self._paused else self._poll
+                woke = self._cond.wait_for(
+                    lambda: self._closed or (self._requested and not self._paused), timeout=timeout
+                )
+                if self._closed:
+                    return None
+                if woke or not self._paused:
+                    return self._requested
+
+    def _run(self) -> None:
+        while True:
+            if self._wait() is None:
+                return
+            delay = self.throttle.delay(time.monotonic())
+            if delay > 0:
+                with self._cond:
+                    if self._cond.wait_for(lambda: self._closed, timeout=delay):
+                        return
+            with self._cond:
+                requested, self._requested = self._requested, False
+            started = time.monotonic()
+            try:
+                self._tick(requested)
+            except Exception:  # keep refreshing; the panel shows the error itself
+                log.exception("slacklab panel refresh failed")
+            self.ticks += 1
+            self.throttle.record(started, time.monotonic())
+
+
+# ------------------------------------------------------------ sources
+
+
+class _Source:
+    """What the panel reads: a Capture (live or loaded) or a fixed DataFrame."""
+
+    def __init__(self, data: Any) -> None:
+        self.capture: Any = None
+        self.frame: pd.DataFrame | None = None
+        if isinstance(data, pd.DataFrame):
+            self.frame = data
+            self.label = "DataFrame"
+        elif callable(getattr(data, "deliveries", None)):
+            self.capture = data
+            self.label = f"capture {getattr(data, 'label', '')!r}".strip()
+        else:
+            raise TypeError(
+                "explore() takes a Capture (from slacklab.listen, slacklab.load or read_http_log) "
+                f"or a deliveries DataFrame, not {type(data).__name__}"
+            )
+
+    @property
+    def is_capture(self) -> bool:
+        return self.capture is not None
+
+    def snapshot(self) -> pd.DataFrame:
+        if self.capture is not None:
+            return self.capture.deliveries()
+        assert self.frame is not None
+        return self.frame
+
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever the snapshot would (cheap: no DataFrame is built)."""
+        if self.capture is None:
+            return (len(self.frame),)  # type: ignore[arg-type]
+        return (len(self.capture), getattr(self.capture, "state", ""))
+
+    def status_html(self) -> str:
+        """The status line of a capture: state, rate, last ack, connections."""
+        cap = self.capture
+        if cap is None:
+            return ""
+        summary = cap._summary() if hasattr(cap, "_summary") else {}
+        state = str(getattr(cap, "state", "?"))
+        colour = {"listening": "#2e7d32", "receiving": "#2e7d32", "failed": "#c62828"}.get(state, "#ef6c00")
+        if state in ("stopped", "loaded", "idle"):
+            colour = "#616161"
+        parts = [f"<b style='color:{colour}'>● {html.escape(state)}</b>", html.escape(self.label)]
+        parts.append(f"{len(cap):,} deliveries / {getattr(cap, 'n_events', 0):,} events")
+        if getattr(cap, "running", False):
+            parts.append(f"{cap.rate():.1f} events/s")
+        if summary.get("last_ack_ms") is not None:
+            parts.append(f"last ack {summary['last_ack_ms']:.1f} ms")
+        if summary.get("connections"):
+            parts.append(f"{summary['open']} open / {summary['connections']} connections")
+        if summary.get("problems"):
+            parts.append(f"{summary['problems']} problems")
+        text = " · ".join(parts)
+        detail = summary.get("detail") or ""
+        notes = summary.get("notes") or []
+        if detail:
+            text += f"<br><i>{html.escape(mask_text(str(detail)))}</i>"
+        if notes:
+            text += f"<br><span style='color:#ef6c00'>⚠ {html.escape(mask_text(str(notes[-1])))}</span>"
+        return f"<div class='slacklab-status'>{text}</div>"
+
+
+# ------------------------------------------------------------ HTML pieces
+
+
+def _cell(value: Any, width: int = 80) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        text = value.strftime("%H:%M:%S.%f")[:-3]
+    elif isinstance(value, float):
+        text = f"{value:.1f}"
+    else:
+        text = " ".join(str(value).split())
+    text = mask_text(text)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return html.escape(text)
+
+
+_TABLE_STYLE = "border-collapse:collapse;font-size:12px"
+
+
+def _rows_html(df: pd.DataFrame, max_rows: int) -> str:
+    """The newest ``max_rows`` rows as an HTML table (escaped, masked, long text cut)."""
+    columns = [c for c in _SHOWN_COLUMNS if c in df.columns]
+    if df.empty:
+        return "<i>no deliveries match</i>"
+    tail = df.iloc[-max_rows:][columns].iloc[::-1]
+    head = "".join(f"<th style='text-align:left;padding:0 6px'>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:0 6px'>{_cell(v)}</td>" for v in row) + "</tr>"
+        for row in tail.itertuples(index=False, name=None)
+    )
+    caption = f"newest {len(tail)} of {len(df):,} matching rows (all of them in <code>panel.df</code>)"
+    return (
+        f"<div class='slacklab-rows'><small>{caption}</small>"
+        f"<table style='{_TABLE_STYLE}'><tr>{head}</tr>{body}</table></div>"
+    )
+
+
+def _counts_html(counts: pd.DataFrame) -> str:
+    if counts.empty:
+        return "<div class='slacklab-counts'><i>no deliveries</i></div>"
+    head = "<tr><th style='text-align:left'>event type</th><th>deliveries</th><th>events</th><th>retries</th></tr>"
+    body = "".join(
+        f"<tr><td>{_cell(t, 40)}</td><td align='right'>{r.deliveries:,}</td>"
+        f"<td align='right'>{r.events:,}</td><td align='right'>{r.retries:,}</td></tr>"
+        for t, r in counts.iterrows()
+    )
+    return f"<div class='slacklab-counts'><table style='{_TABLE_STYLE}'>{head}{body}</table></div>"
+
+
+def _nice_step(span: float) -> float:
+    """A slider step that gives about 500 positions over ``span`` seconds (at least 1 ms)."""
+    if span <= 0:
+        return 0.1
+    return max(0.001, 10.0 ** math.floor(math.log10(span / 500.0)))
+
+
+# ------------------------------------------------------------ the panel
+
+
+class ExplorePanel:
+    """Filters, counts, a timeline chart and the newest rows of a capture or DataFrame.
+
+    Build one with :func:`explore`. Read :attr:`df` for the filtered rows,
+    :attr:`filters` for the current :class:`~slacklab.filters.Filters`;
+    change them with :meth:`set_filters` or the controls; :meth:`refresh`
+    redraws now; :meth:`stop` ends live refreshing; :meth:`close` also
+    removes the widgets.
+
+    Attributes:
+        widget: the ipywidgets box shown in the notebook.
+        controls: the filter widgets by name (``types``, ``channel``, ``user``,
+            ``search``, ``time``, ``source``, ``hide_retries``, ``interval``).
+        chart_data: the per-interval counts of the chart last drawn
+            (:func:`slacklab.plots.timeline_counts` of the filtered rows).
+        counts: the counts table last drawn (:func:`slacklab.table.counts_by_type`).
+        shown: how many deliveries passed the filters at the last redraw.
+        redraws: how many times the panel was redrawn.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        interval: str = "auto",
+        max_rows: int = 10,
+        refresh_every: float = REFRESH_SECONDS,
+        export_path: str = "slacklab-out/filtered.csv",
+    ) -> None:
+        self._source = _Source(source)
+        self._lock = threading.RLock()
+        self._quiet_thread: int | None = None
+        self._colors: dict[str, str] = {}
+        self._mask_key: tuple[int, Filters] | None = None
+        self._mask: np.ndarray = np.ones(0, dtype=bool)
+        self._t0: pd.Timestamp | None = None
+        self._drawn_version: tuple[Any, ...] | None = None
+        self._chart_png_key: tuple[Any, ...] | None = None
+        self.max_rows = max_rows
+        self.refresh_every = refresh_every
+        self.redraws = 0
+        self.shown = 0
+        self.chart_data = timeline_counts(pd.DataFrame(), interval)
+        self.counts = counts_by_type(pd.DataFrame(columns=["event_type", "event_key", "retry_attempt"]))
+        self.last_error: str | None = None
+        self._figure = Figure(figsize=(7.5, 3.0), layout="constrained")
+        self._build(interval, export_path)
+        self.refresh()
+        self._refresher: Refresher | None = Refresher(
+            self._tick,
+            poll=refresh_every if self._source.is_capture else None,
+            throttle=Throttle(min_interval=refresh_every),
+            name=f"slacklab-explore-{next(_counter)}",
+        )
+
+    # ------------------------------------------------------------ widgets
+
+    def _build(self, interval: str, export_path: str) -> None:
+        wide = {"description_width": "70px"}
+        c: dict[str, w.Widget] = {
+            "types": w.SelectMultiple(options=[], rows=7, description="event type", style=wide,
+                                      layout=w.Layout(width="330px")),
+            "channel": w.Dropdown(options=[("any", None)], description="channel", style=wide),
+            "user": w.Dropdown(options=[("any", None)], description="user", style=wide),
+            "source": w.Dropdown(options=[("both", None), ("socket", "socket"), ("http", "http")],
+                                 description="source", style=wide),
+            "search": w.Text(placeholder="text or payload contains…", description="search", style=wide,
+                             continuous_update=True),
+            "hide_retries": w.Checkbox(value=False, description="hide retries", indent=False),
+            "interval": w.Dropdown(options=INTERVAL_CHOICES if interval in INTERVAL_CHOICES
+                                   else (interval, *INTERVAL_CHOICES), value=interval,
+                                   description="interval", style=wide),
+            "time": w.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.1, description="seconds",
+                                       continuous_update=False, readout_format=".1f", style=wide,
+                                       layout=w.Layout(width="480px")),
+        }
+        self.controls = c
+        for name in ("types", "channel", "user", "source", "hide_retries", "interval", "time"):
+            c[name].observe(self._on_control, names="value")
+        c["search"].observe(self._on_control, names="value")
+        for widget in c.values():
+            widget.add_class(f"slacklab-{widget.description.replace(' ', '-')}")
+        self._status = w.HTML().add_class("slacklab-status-line")
+        self._time_label = w.HTML()
+        self._count = w.HTML().add_class("slacklab-count")
+        self._chart = w.Image(format="png", layout=w.Layout(width="720px")).add_class("slacklab-chart")
+        self._counts_html = w.HTML()
+        self._rows = w.HTML()
+        self._export_path = w.Text(value=export_path, description="CSV file", style=wide,
+                                   layout=w.Layout(width="380px"))
+        self._export_button = w.Button(description="Export CSV", icon="download",
+                                       tooltip="write the filtered rows as safe CSV")
+        self._export_button.add_class("slacklab-export")
+        self._export_message = w.HTML()
+        self._export_button.on_click(lambda _button: self._on_export())
+        pickers = w.VBox([c["channel"], c["user"], c["source"], c["search"],
+                          w.HBox([c["hide_retries"], c["interval"]])])
+        self.widget = w.VBox(
+            [
+                self._status,
+                w.HBox([c["types"], pickers]),
+                w.HBox([c["time"], self._time_label]),
+                self._count,
+                w.HBox([self._chart, self._counts_html]),
+                self._rows,
+                w.HBox([self._export_path, self._export_button, self._export_message]),
+            ],
+            layout=w.Layout(border="1px solid #ddd", padding="6px"),
+        ).add_class("slacklab-explore")
+        if not self._source.is_capture:
+            self._status.layout.display = "none"
+        # Pause refreshing when every view of the panel is gone (the frontend counts them).
+        self.widget._view_count = 0
+        self.widget.observe(self._on_views, names="_view_count")
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Programmatic control changes made inside do not count as the user's."""
+        previous, self._quiet_thread = self._quiet_thread, threading.get_ident()
+        try:
+            yield
+        finally:
+            self._quiet_thread = previous
+
+    def _on_control(self, _change: dict[str, Any]) -> None:
+        if self._quiet_thread == threading.get_ident():
+            return
+        if self._refresher is not None:
+            self._refresher.request()
+
+    def _on_views(self, change: dict[str, Any]) -> None:
+        if self._refresher is None:
+            return
+        if (change["new"] or 0) > 0:
+            self._refresher.resume()
+        elif (change["old"] or 0) > 0:
+            self._refresher.pause()
+
+    def _on_export(self) -> None:
+        try:
+            path = self.export_csv(self._export_path.value or None)
+        except Exception as exc:  # shown to the user, never raised into the comm handler
+            self._export_message.value = f"<span style='color:#c62828'>{html.escape(mask_text(str(exc)))}</span>"
+        else:
+            self._export_message.value = f"wrote {len(self.df):,} rows to <code>{html.escape(str(path))}</code>"
+
+    # ------------------------------------------------------------ model
+
+    @property
+    def filters(self) -> Filters:
+        """The :class:`~slacklab.filters.Filters` the controls describe right now."""
+        c = self.controls
+        start = end = None
+        slider = c["time"]
+        if self._t0 is not None and not slider.disabled:
+            low, high = slider.value
+            tolerance = slider.step / 2
+            if low > slider.min + tolerance:
+                start = self._t0 + pd.Timedelta(seconds=low)
+            if high < slider.max - tolerance:
+                end = self._t0 + pd.Timedelta(seconds=high)
+        return Filters(
+            event_types=tuple(c["types"].value),
+            channel=c["channel"].value,
+            user=c["user"].value,
+            text=c["search"].value,
+            start=start,
+            end=end,
+            source=c["source"].value,
+            hide_retries=c["hide_retries"].value,
+        )
+
+    def set_filters(self, **changes: Any) -> ExplorePanel:
+        """Set controls from code: ``event_types``, ``channel``, ``user``, ``text``, ``source``,
+        ``hide_retries``, ``interval``, ``start``/``end`` (times), then redraw soon. Returns the panel.
+        """
+        c = self.controls
+        names = {"event_types": "types", "text": "search", "channel": "channel", "user": "user",
+                 "source": "source", "hide_retries": "hide_retries", "interval": "interval"}
+        unknown = set(changes) - set(names) - {"start", "end"}
+        if unknown:
+            raise TypeError(f"unknown filter(s) {sorted(unknown)}; use {sorted([*names, 'start', 'end'])}")
+        with self._lock:
+            for key, value in changes.items():
+                if key in names:
+                    widget = c[names[key]]
+                    if key == "event_types":
+                        value = (value,) if isinstance(value, str) else tuple(value)
+                        self._ensure_options(widget, value)
+                    elif key in ("channel", "user") and value is not None:
+                        self._ensure_options(widget, (value,))
+                    elif key == "interval" and value not in widget.options:
+                        widget.options = (*widget.options, value)
+                    widget.value = value
+            if "start" in changes or "end" in changes:
+                self._set_time(changes.get("start"), changes.get("end"))
+        if self._refresher is not None:
+            self._refresher.request()
+        return self
+
+    @staticmethod
+    def _ensure_options(widget: w.Widget, values: tuple[Any, ...]) -> None:
+        known = [v for _label, v in widget.options]
+        missing = [v for v in values if v not in known]
+        if missing:
+            widget.options = [*widget.options, *((str(v), v) for v in missing)]
+
+    def _set_time(self, start: Any, end: Any) -> None:
+        slider = self.controls["time"]
+        if self._t0 is None:
+            return
+        low = slider.min if start is None else (to_utc(start) - self._t0).total_seconds()  # type: ignore[operator]
+        high = slider.max if end is None else (to_utc(end) - self._t0).total_seconds()  # type: ignore[operator]
+        slider.value = (max(slider.min, min(low, slider.max)), max(slider.min, min(high, slider.max)))
+
+    def _filtered_mask(self, frame: pd.DataFrame, filters: Filters) -> np.ndarray:
+        """The filter mask for ``frame``; a growing capture only filters its new rows."""
+        key = self._mask_key
+        if key is not None and key[1] == filters and len(self._mask) == key[0] <= len(frame):
+            if key[0] == len(frame):
+                return self._mask
+            if self._source.is_capture:  # captures only ever append rows
+                tail = filters.mask(frame.iloc[key[0]:])
+                mask = np.concatenate([self._mask, tail])
+                self._mask_key, self._mask = (len(frame), filters), mask
+                return mask
+        mask = filters.mask(frame)
+        self._mask_key, self._mask = (len(frame), filters), mask
+        return mask
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The rows of the latest snapshot that pass the current filters (every row, not only those shown)."""
+        with self._lock:
+            frame = self._source.snapshot()
+            filters = self.filters
+            if not filters.active:
+                return frame
+            return frame[self._filtered_mask(frame, filters)]
+
+    def export_csv(self, path: str | Path | None = None, *, overwrite: bool = True) -> Path:
+        """Write :attr:`df` as safe CSV (secrets masked, formulas neutralised; see :func:`slacklab.export.to_csv`)."""
+        return to_csv(self.df, path or self._export_path.value, overwrite=overwrite)
+
+    # ------------------------------------------------------------ drawing
+
+    def refresh(self) -> None:
+        """Redraw now, in the calling thread (the refresher does this by itself; scripts and tests call it)."""
+        with self._lock:
+            try:
+                self._redraw()
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = mask_text(f"{type(exc).__name__}: {exc}")
+                log.exception("slacklab panel redraw failed")
+                self._status.layout.display = None
+                self._status.value = (
+                    f"<span style='color:#c62828'>redraw failed: {html.escape(self.last_error)}</span>"
+                )
+
+    def _tick(self, requested: bool) -> None:
+        """One refresher tick: redraw when asked or when the source changed; else just the status line."""
+        with self._lock:
+            if requested or self._source.version() != self._drawn_version:
+                self.refresh()
+            elif self._source.is_capture and self.last_error is None:
+                self._set(self._status, "value", self._source.status_html())
+
+    @staticmethod
+    def _set(widget: w.Widget, name: str, value: Any) -> None:
+        """Set a widget trait only when it changes (every change is a message to the browser)."""
+        if getattr(widget, name) != value:
+            setattr(widget, name, value)
+
+    def _redraw(self) -> None:
+        version = self._source.version()
+        frame = self._source.snapshot()
+        if version != self._drawn_version:  # the choices only change with the data
+            with self._quiet():
+                self._update_choices(frame)
+        filters = self.filters
+        shown = frame[self._filtered_mask(frame, filters)] if filters.active else frame
+        interval = self.controls["interval"].value
+        self.chart_data = timeline_counts(shown, interval)
+        self.counts = counts_by_type(shown)
+        self._draw_chart(self.chart_data)
+        events = int(self.counts["events"].sum()) if not self.counts.empty else 0
+        retries = int(self.counts["retries"].sum()) if not self.counts.empty else 0
+        self._set(self._count, "value", (
+            f"<div class='slacklab-count'>showing <b class='slacklab-shown'>{len(shown):,}</b> of "
+            f"{len(frame):,} deliveries · {events:,} events · {retries:,} retries"
+            f" · <i>{html.escape(mask_text(filters.describe()))}</i></div>"
+        ))
+        self._set(self._counts_html, "value", _counts_html(self.counts))
+        self._set(self._rows, "value", _rows_html(shown, self.max_rows))
+        self._set(self._time_label, "value", self._time_text())
+        self.shown = len(shown)
+        if self._source.is_capture:
+            self._set(self._status, "value", self._source.status_html())
+        self._drawn_version = version
+        self.redraws += 1
+
+    def _draw_chart(self, counts: pd.DataFrame) -> None:
+        self._colors = assign_colors(counts.columns, self._colors)
+        key = (tuple(counts.columns), counts.index.asi8.tobytes() if len(counts) else b"",
+               counts.to_numpy().tobytes(), counts.attrs.get("interval"))
+        if key == self._chart_png_key:
+            return  # nothing new to draw: spare the browser a PNG
+        self._figure.clear()
+        ax = self._figure.add_subplot()
+        plot_timeline_counts(counts, ax=ax, colors=self._colors)
+        self._chart.value = figure_png(self._figure)
+        self._chart_png_key = key
+
+    def _update_choices(self, frame: pd.DataFrame) -> None:
+        c = self.controls
+        types = label_counts(frame, "event_type")
+        options = [(f"{t} ({n:,})", t) for t, n in types.items()]
+        selected = tuple(c["types"].value)
+        options += [(f"{t} (0)", t) for t in selected if t not in types.index]
+        if [tuple(o) for o in c["types"].options] != options:
+            with c["types"].hold_sync():
+                c["types"].options = options
+                c["types"].value = selected
+        for name, what in (("channel", "channel"), ("user", "user")):
+            widget = c[name]
+            values = sorted(label_counts(frame, what, limit=_MAX_PICKER_CHOICES).index)
+            current = widget.value
+            if current is not None and current not in values:
+                values.append(current)
+            wanted = [("any", None), *((v, v) for v in values)]
+            if list(widget.options) != wanted:
+                with widget.hold_sync():
+                    widget.options = wanted
+                    widget.value = current
+        self._update_time(frame)
+
+    def _update_time(self, frame: pd.DataFrame) -> None:
+        slider = self.controls["time"]
+        span = time_span(frame)
+        if span is None:
+            self._t0 = None
+            slider.disabled = True
+            return
+        first, last = span
+        old_t0 = self._t0
+        self._t0 = first
+        length = max((last - first).total_seconds(), 0.001)
+        if slider.disabled or old_t0 != first:
+            with slider.hold_sync():
+                slider.disabled = False
+                slider.max = max(length, slider.min)
+                slider.value = (0.0, length)
+        elif not math.isclose(slider.max, length):
+            low, high = slider.value
+            following = high >= slider.max - slider.step / 2
+            with slider.hold_sync():
+                slider.max = length
+                slider.value = (min(low, length), length if following else min(high, length))
+        step = _nice_step(length)
+        if slider.step != step:
+            slider.step = step
+            slider.readout_format = f".{max(0, -int(math.floor(math.log10(step))))}f"
+
+    def _time_text(self) -> str:
+        if self._t0 is None:
+            return ""
+        low, high = self.controls["time"].value
+        a = self._t0 + pd.Timedelta(seconds=low)
+        b = self._t0 + pd.Timedelta(seconds=high)
+        return (f"<small>{a:%Y-%m-%d %H:%M:%S} – {b:%H:%M:%S} UTC · "
+                f"chart: per {format_interval(self.chart_data.attrs['interval'])}</small>")
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def live(self) -> bool:
+        """True while the refresher runs (until :meth:`stop`)."""
+        return self._refresher is not None and self._refresher.alive
+
+    def stop(self) -> None:
+        """Stop refreshing after one last redraw; the panel stays on screen. Safe to call twice."""
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.close()
+            self.refresh()
+
+    def close(self) -> None:
+        """Stop refreshing and remove the panel's widgets from the notebook."""
+        self.stop()
+        for widget in self.widget.children:
+            for child in getattr(widget, "children", ()):
+                child.close()
+            widget.close()
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        filters = self.filters
+        state = f" ({self._source.capture.state})" if self._source.is_capture else ""
+        refreshing = f"refreshing every {self.refresh_every:g} s" if self.live else "not refreshing"
+        return (
+            f"<ExplorePanel {self._source.label}{state}: showing {self.shown:,} deliveries"
+            f" ({mask_text(filters.describe())}); {refreshing}; panel.df has the rows>"
+        )
+
+
+def explore(
+    source: Any,
+    *,
+    interval: str = "auto",
+    max_rows: int = 10,
+    refresh_every: float = REFRESH_SECONDS,
+) -> ExplorePanel:
+    """Explore deliveries with filters, counts and a chart: a live or loaded Capture, or any deliveries DataFrame.
+
+    Show the returned panel by making it the last expression of a cell. For
+    a live capture it refreshes by itself while events arrive (at most every
+    ``refresh_every`` seconds). Then read ``panel.df`` in the next cell, or
+    press *Export CSV*; call ``panel.stop()`` when done.
+
+    Args:
+        source: ``slacklab.listen(...)``, ``slacklab.load(path)``, an HTTP log capture, or a DataFrame.
+        interval: the chart's bar width: ``"auto"``, ``"1s"``, ``"10s"``, ``"1min"``…
+        max_rows: how many of the newest matching rows the table shows.
+        refresh_every: shortest time between two redraws, in seconds.
+    """
+    return ExplorePanel(source, interval=interval, max_rows=max_rows, refresh_every=refresh_every)
