@@ -82,6 +82,8 @@ class Capture:
         self._last_ack_ms: float | None = None
         self._stopper: Callable[[], None] | None = None
         self.journal_path: Path | None = None
+        self.simulator: Any = None
+        """The simulator feeding this capture, when :func:`slacklab.listen` started one."""
         self.url: str | None = None
         """Where deliveries come from or go to (the HTTP receiver's endpoint URL), if any."""
 

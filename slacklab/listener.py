@@ -218,7 +218,7 @@ class Listener:
             previous = _registry.get(key)
             _registry[key] = self
         if previous is not None and previous is not self and not previous._stopped.is_set():
-            previous.stop()
+            previous.capture.stop()  # also stops whatever was started with it (a simulator)
             self.capture.note(
                 "Stopped the previous listener for this app token (a re-run cell), so it does not "
                 "take a share of this app's events."

@@ -1,0 +1,290 @@
+"""The ``slacklab`` command (also ``python -m slacklab``).
+
+Subcommands::
+
+    slacklab demo                 offline: simulated Slack → listener → summary, CSV and chart
+    slacklab capture              capture real Slack (SLACK_APP_TOKEN) or --simulate, then write CSV
+    slacklab simulate             serve the simulator for other programs; prints its URL and fake token
+    slacklab export IN OUT.csv    a journal or HTTP log → safe CSV
+    slacklab compare A B          compare two captures (Socket Mode journal, HTTP log)
+    slacklab receive              a local HTTP Events API endpoint that records every request
+
+Every command prints where its files went. Output files are never
+overwritten unless ``--force`` is given. Tokens come from the environment,
+never from the command line (shell history keeps command lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from .capture import Capture
+from .errors import SlacklabError
+
+__all__ = ["main"]
+
+
+class _Progress:
+    """One live status line on a terminal; a line every few seconds elsewhere (CI logs, pipes)."""
+
+    def __init__(self, out: TextIO, every: float = 2.0) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.every = every
+        self._last = 0.0
+        self._width = 0
+
+    def update(self, capture: Capture, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and not self.tty and now - self._last < self.every:
+            return
+        self._last = now
+        s = capture._summary()
+        ack = f" · last ack {s['last_ack_ms']:.1f} ms" if s["last_ack_ms"] is not None else ""
+        line = (
+            f"  {s['deliveries']:>6} deliveries · {s['events']:>6} events · {capture.rate(5):6.1f}/s"
+            f" · {s['open']} open / {s['connections']} connections{ack} · {s['state']}"
+        )
+        if self.tty:
+            self.out.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def _refuse_existing(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise SlacklabError(f"{path} already exists; use --force to overwrite it or choose another path")
+
+
+def _run_until(
+    capture: Capture, progress: _Progress, *, count: int | None, duration: float | None, done: object = None
+) -> None:
+    """Show progress until ``count`` deliveries, ``duration`` seconds, ``done()`` or Ctrl+C."""
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        while capture.running or capture.state == "idle":
+            progress.update(capture)
+            if count is not None and len(capture) >= count:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if callable(done) and done():
+                break
+            capture.wait_for(len(capture) + 1, timeout=0.25)
+    except KeyboardInterrupt:
+        progress.out.write("\n  interrupted: stopping cleanly…\n")
+    finally:
+        progress.update(capture, force=True)
+        progress.done()
+
+
+def _summary_table(capture: Capture, out: TextIO) -> None:
+    counts = capture.counts()
+    if counts.empty:
+        out.write("  no deliveries captured\n")
+        return
+    out.write("\n" + counts.to_string() + "\n")
+    conns = capture.connections()
+    if not conns.empty:
+        out.write("\n" + conns[["connection", "num_connections", "deliveries", "close_reason"]].to_string(index=False) + "\n")
+    for note in capture.notes:
+        out.write(f"  note: {note}\n")
+    if capture.detail:
+        out.write(f"  {capture.detail}\n")
+
+
+def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) -> None:
+    from .plots import plot_event_types
+
+    folder.mkdir(parents=True, exist_ok=True)
+    deliveries, events, chart = folder / "deliveries.csv", folder / "events.csv", folder / "event-types.png"
+    for path in (deliveries, events, chart):
+        _refuse_existing(path, force)
+    capture.to_csv(deliveries)
+    capture.to_csv(events, view="events")
+    ax = plot_event_types(capture.deliveries())
+    ax.figure.savefig(chart, dpi=120, bbox_inches="tight")
+    out.write(f"\n  wrote {deliveries}\n  wrote {events}\n  wrote {chart}\n")
+    if capture.journal_path:
+        out.write(f"  journal (raw frames, keep private): {capture.journal_path}\n")
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from .session import listen
+
+    folder = Path(args.out) / datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S")
+    out.write(
+        "slacklab demo — a simulated Slack workspace on 127.0.0.1 (no account, no network needed)\n"
+        f"  {args.events} events over {args.duration:g} simulated seconds at {args.speed:g}× speed;"
+        " the simulator refreshes connections on schedule, as Slack does\n"
+    )
+    capture = listen(
+        simulate=True,
+        events=args.events,
+        duration=args.duration,
+        speed=args.speed,
+        seed=args.seed,
+        journal=folder / "journal.jsonl",
+        simulator_options={"refresh_interval": args.duration / 3},
+    )
+    sim = capture.simulator
+    try:
+        _run_until(capture, _Progress(out), count=None, duration=args.timeout,
+                   done=lambda: sim.wait_done(timeout=0))
+    finally:
+        capture.stop()
+    _summary_table(capture, out)
+    _write_outputs(capture, folder, out, force=True)
+    truth = sim.truth
+    lost = len(truth.unacked_events)
+    out.write(
+        f"\n  ground truth: the simulator sent {len(truth.events)} events; "
+        f"{capture.n_events} reached the capture; {lost} never acknowledged.\n"
+        "  next: `make lab` opens the notebooks (start with 00-tour).\n"
+    )
+    return 0 if capture.n_events == len(truth.events) else 1
+
+
+def _cmd_capture(args: argparse.Namespace, out: TextIO) -> int:
+    from .session import listen
+
+    csv = Path(args.out)
+    _refuse_existing(csv, args.force)
+    if args.journal:
+        _refuse_existing(Path(args.journal), args.force)
+    capture = listen(simulate=True if args.simulate else None, journal=args.journal, speed=args.speed)
+    out.write(f"capturing from {'the simulator' if capture.simulator else 'Slack'}; Ctrl+C to stop\n")
+    try:
+        _run_until(capture, _Progress(out), count=args.count, duration=args.duration)
+    finally:
+        capture.stop()
+    _summary_table(capture, out)
+    capture.to_csv(csv, view=args.view, overwrite=True)
+    out.write(f"\n  wrote {csv}\n")
+    return 0 if capture.state != "failed" else 2
+
+
+def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from .scenario import build_scenario
+    from .simulator import Simulator
+
+    scenario = build_scenario(seed=args.seed, events=args.events, duration=args.duration)
+    with Simulator(scenario, speed=args.speed, seed=args.seed) as sim:
+        out.write(
+            "slacklab simulator running on 127.0.0.1 (fake workspace; tokens below are not secrets).\n"
+            "In another terminal:\n"
+            f"  export SLACK_API_URL={sim.api_url}\n"
+            f"  export SLACK_APP_TOKEN={sim.app_token}\n"
+            "  slacklab capture --count 100\n"
+            "Ctrl+C to stop.\n"
+        )
+        out.flush()
+        deadline = time.monotonic() + args.serve_for if args.serve_for else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        out.write(f"\n{sim!r}\n")
+    return 0
+
+
+def _load_any(path: str, signing_secret: str | None = None) -> Capture:
+    """A journal or an HTTP request log, whichever ``path`` is."""
+    from .errors import LogFormatError
+    from .journal import load
+
+    try:
+        return load(path)
+    except LogFormatError as journal_error:
+        from .httplog import read_http_log
+
+        try:
+            return read_http_log(path, signing_secret=signing_secret)
+        except LogFormatError as log_error:
+            raise LogFormatError(
+                path, None, f"neither a slacklab journal ({journal_error.problem}) nor an HTTP log ({log_error.problem})"
+            ) from None
+
+
+def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    dest = Path(args.output)
+    _refuse_existing(dest, args.force)
+    capture = _load_any(args.input)
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    capture.to_csv(dest, view=args.view, columns=columns)
+    out.write(f"wrote {dest} ({len(capture)} deliveries, {capture.n_events} events)\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slacklab", description="Listen to Slack's Events API and explore what arrives (offline simulator included)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="offline demo: simulated Slack → capture → CSV + chart")
+    demo.add_argument("--events", type=int, default=300, help="events in the scenario (default 300)")
+    demo.add_argument("--duration", type=float, default=600.0, help="simulated seconds (default 600)")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="slacklab-out", help="output folder (a new subfolder per run)")
+    demo.add_argument("--timeout", type=float, default=120.0, help="give up after this many real seconds")
+    demo.set_defaults(func=_cmd_demo)
+
+    cap = sub.add_parser("capture", help="capture real Slack (SLACK_APP_TOKEN) or --simulate, then write CSV")
+    cap.add_argument("--simulate", action="store_true", help="use the built-in simulator")
+    cap.add_argument("--count", type=int, help="stop after this many deliveries")
+    cap.add_argument("--duration", type=float, help="stop after this many seconds")
+    cap.add_argument("--out", default="capture.csv", help="CSV file to write (default capture.csv)")
+    cap.add_argument("--view", choices=["deliveries", "events"], default="deliveries")
+    cap.add_argument("--journal", help="also journal raw frames here (JSON Lines, mode 0600)")
+    cap.add_argument("--speed", type=float, default=10.0, help="simulator speed (with --simulate)")
+    cap.add_argument("--force", action="store_true", help="overwrite existing output files")
+    cap.set_defaults(func=_cmd_capture)
+
+    sim = sub.add_parser("simulate", help="serve the simulator; prints SLACK_API_URL and a fake SLACK_APP_TOKEN")
+    sim.add_argument("--events", type=int, default=1000)
+    sim.add_argument("--duration", type=float, default=3600.0, help="simulated seconds (default 3600)")
+    sim.add_argument("--speed", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--serve-for", type=float, help="stop after this many seconds (default: until Ctrl+C)")
+    sim.set_defaults(func=_cmd_simulate)
+
+    exp = sub.add_parser("export", help="a journal or HTTP log → safe CSV")
+    exp.add_argument("input", help="a slacklab journal (.jsonl), HAR, ngrok export or receiver log")
+    exp.add_argument("output", help="CSV file to write")
+    exp.add_argument("--view", choices=["deliveries", "events"], default="deliveries")
+    exp.add_argument("--columns", help="comma-separated columns, in order (default: all)")
+    exp.add_argument("--force", action="store_true", help="overwrite the output file")
+    exp.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 demo mismatch, 2 error)."""
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, out))
+    except SlacklabError as exc:
+        print(f"slacklab: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
