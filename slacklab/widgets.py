@@ -146,6 +146,17 @@ class Refresher:
         """True while ticks are held back (:meth:`pause`)."""
         return self._paused
 
+    @property
+    def poll(self) -> float | None:
+        """Seconds between unrequested ticks (``None``: tick only on :meth:`request`)."""
+        return self._poll
+
+    @poll.setter
+    def poll(self, seconds: float | None) -> None:
+        with self._cond:
+            self._poll = seconds
+            self._cond.notify_all()
+
     def request(self) -> None:
         """Ask for a tick soon (safe from any thread; many requests make one tick)."""
         with self._cond:
@@ -229,6 +240,11 @@ class _Source:
     @property
     def is_capture(self) -> bool:
         return self.capture is not None
+
+    @property
+    def finished(self) -> bool:
+        """True when no more rows will arrive (a DataFrame, or a capture that stopped, failed or was loaded)."""
+        return self.capture is None or getattr(self.capture, "state", "") in ("stopped", "failed", "loaded")
 
     def snapshot(self) -> pd.DataFrame:
         if self.capture is not None:
@@ -339,8 +355,8 @@ class ExplorePanel:
     Build one with :func:`explore`. Read :attr:`df` for the filtered rows,
     :attr:`filters` for the current :class:`~slacklab.filters.Filters`;
     change them with :meth:`set_filters` or the controls; :meth:`refresh`
-    redraws now; :meth:`stop` ends live refreshing; :meth:`close` also
-    removes the widgets.
+    redraws now; :meth:`stop` stops following a live capture (the panel
+    stays usable); :meth:`close` ends its thread and removes the widgets.
 
     Attributes:
         widget: the ipywidgets box shown in the notebook.
@@ -378,12 +394,13 @@ class ExplorePanel:
         self.chart_data = timeline_counts(pd.DataFrame(), interval)
         self.counts = counts_by_type(pd.DataFrame(columns=["event_type", "event_key", "retry_attempt"]))
         self.last_error: str | None = None
+        self._following = not self._source.finished
         self._figure = Figure(figsize=(7.5, 3.0), layout="constrained")
         self._build(interval, export_path)
         self.refresh()
         self._refresher: Refresher | None = Refresher(
             self._tick,
-            poll=refresh_every if self._source.is_capture else None,
+            poll=refresh_every if self._following else None,
             throttle=Throttle(min_interval=refresh_every),
             name=f"slacklab-explore-{next(_counter)}",
         )
@@ -596,10 +613,12 @@ class ExplorePanel:
     def _tick(self, requested: bool) -> None:
         """One refresher tick: redraw when asked or when the source changed; else just the status line."""
         with self._lock:
-            if requested or self._source.version() != self._drawn_version:
+            if requested or (self._following and self._source.version() != self._drawn_version):
                 self.refresh()
-            elif self._source.is_capture and self.last_error is None:
+            elif self._following and self.last_error is None:
                 self._set(self._status, "value", self._source.status_html())
+            if self._following and self._source.finished and self._source.version() == self._drawn_version:
+                self._stop_following()  # nothing more will arrive
 
     @staticmethod
     def _set(widget: w.Widget, name: str, value: Any) -> None:
@@ -710,24 +729,31 @@ class ExplorePanel:
 
     @property
     def live(self) -> bool:
-        """True while the refresher runs (until :meth:`stop`)."""
-        return self._refresher is not None and self._refresher.alive
+        """True while the panel follows a capture by itself (until :meth:`stop`, or the capture ends)."""
+        return self._following and self._refresher is not None
+
+    def _stop_following(self) -> None:
+        self._following = False
+        if self._refresher is not None:
+            self._refresher.poll = None
 
     def stop(self) -> None:
-        """Stop refreshing after one last redraw; the panel stays on screen. Safe to call twice."""
-        refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.close()
+        """Stop following the capture, after one last redraw. Safe to call twice.
+
+        The panel stays on screen and usable: changing a filter still redraws
+        it (from the then latest snapshot). :meth:`close` ends its thread too.
+        """
+        with self._lock:
+            self._stop_following()
             self.refresh()
 
     def close(self) -> None:
-        """Stop refreshing and remove the panel's widgets from the notebook."""
-        self.stop()
-        for widget in self.widget.children:
-            for child in getattr(widget, "children", ()):
-                child.close()
-            widget.close()
-        self.widget.close()
+        """Stop the panel's refresher thread and remove its widgets from the notebook."""
+        refresher, self._refresher = self._refresher, None
+        self._following = False
+        if refresher is not None:
+            refresher.close()
+        _close_all(self.widget)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -737,12 +763,21 @@ class ExplorePanel:
 
     def __repr__(self) -> str:
         filters = self.filters
-        state = f" ({self._source.capture.state})" if self._source.is_capture else ""
-        refreshing = f"refreshing every {self.refresh_every:g} s" if self.live else "not refreshing"
+        following = ""
+        if self._source.is_capture:
+            following = f" ({self._source.capture.state}, " + (
+                f"followed every {self.refresh_every:g} s)" if self.live else "not followed)"
+            )
         return (
-            f"<ExplorePanel {self._source.label}{state}: showing {self.shown:,} deliveries"
-            f" ({mask_text(filters.describe())}); {refreshing}; panel.df has the rows>"
+            f"<ExplorePanel {self._source.label}{following}: showing {self.shown:,} deliveries"
+            f" ({mask_text(filters.describe())}); panel.df has the rows>"
         )
+
+
+def _close_all(widget: w.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_all(child)
+    widget.close()
 
 
 def explore(

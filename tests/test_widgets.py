@@ -329,12 +329,16 @@ class TestPanel:
         assert not refresher.paused
 
     def test_stop_and_close(self, df: pd.DataFrame) -> None:
-        panel = explore(df)
+        panel = explore(df, refresh_every=0.05)
         panel.stop()
-        assert not panel.live and "not refreshing" in repr(panel)
         panel.stop()
+        assert not panel.live
+        panel.controls["types"].value = ("message",)  # still usable after stop()
+        assert wait_until(lambda: panel.shown == 50)
         panel.close()
-        assert panel.widget.comm is None
+        assert panel.widget.comm is None and panel.controls["types"].comm is None
+        assert panel._refresher is None
+        assert len(panel.df) == 50
 
     def test_rejects_other_sources(self) -> None:
         with pytest.raises(TypeError, match="Capture"):
@@ -419,4 +423,19 @@ class TestLivePanel:
         panel = explore(cap)
         panels.append(panel)
         assert "stopped" in panel._status.value and "stopped by the user" in panel._status.value
-        assert "(stopped)" in repr(panel)
+        assert "(stopped, not followed)" in repr(panel)
+        assert not panel.live
+
+    def test_stops_following_once_the_capture_stopped(self, panels: list[ExplorePanel]) -> None:
+        cap = Capture()
+        cap.set_state("listening")
+        panel = explore(cap, refresh_every=0.05)
+        panels.append(panel)
+        assert panel.live and "followed every 0.05 s" in repr(panel)
+        cap.record_delivery(make_rows(1)[0])
+        cap.set_state("stopped")
+        assert wait_until(lambda: not panel.live)
+        assert panel.shown == 1 and "stopped" in panel._status.value
+        assert panel._refresher is not None and panel._refresher.poll is None
+        panel.set_filters(event_types=["reaction_added"])
+        assert wait_until(lambda: panel.shown == 0)
