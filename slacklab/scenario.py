@@ -643,14 +643,28 @@ def _plan(rng: random.Random, names: list[str], weights: list[float], events: in
         return plan
     if "message" in names:
         plan[0] = "message"
-    missing = [n for n in names if n not in plan]
-    room = range(2, events // 2, 2)  # even draws; the odd one before each stays free
-    if missing and len(room) >= len(missing):
-        slots = sorted(rng.sample(room, len(missing)))
-        for slot, name in zip(slots, missing):
-            plan[slot] = name
-            if name == "reaction_removed":  # needs a reaction to remove just before
-                plan[slot - 1] = "reaction_added"
+    surely_used = plan[: events // 2]  # a draw makes one or two items, so these all happen
+    missing = [n for n in names if n not in surely_used]
+    if "reaction_removed" in surely_used and "reaction_removed" not in missing and (
+        "reaction_added" not in surely_used
+        or surely_used.index("reaction_added") > surely_used.index("reaction_removed")
+    ):
+        missing.append("reaction_removed")  # it would fall back to reaction_added
+    if "reaction_removed" in missing:  # needs an earlier reaction to remove
+        missing.insert(missing.index("reaction_removed"), "reaction_added")
+    # overwrite only draws whose kind also happens elsewhere in the first half
+    counts = Counter(surely_used)
+    spare = list(range(1, len(surely_used)))
+    rng.shuffle(spare)
+    chosen: list[int] = []
+    for slot in spare:
+        if len(chosen) == len(missing):
+            break
+        if counts[plan[slot]] > 1:
+            counts[plan[slot]] -= 1
+            chosen.append(slot)
+    for slot, name in zip(sorted(chosen), missing):
+        plan[slot] = name
     return plan
 
 
@@ -669,8 +683,10 @@ def build_scenario(
     messages, joins (``member_joined_channel`` plus its ``channel_join``
     message), reactions added and removed, app mentions (with the matching
     ``message`` event), DMs to the bot, slash commands and button clicks.
-    Items needing an earlier message (replies, reactions, edits) fall back to a
-    plain message when there is none yet. Same arguments ⇒ identical scenario.
+    The first item is a plain message; an item needing an earlier message
+    (replies, reactions, edits) or reaction (removals) gets one made first. With
+    about 40 events or more, every kind with a positive weight shows up at least
+    once. Same arguments ⇒ identical scenario.
     """
     if events < 0:
         raise ValueError("events must be >= 0")
@@ -700,9 +716,13 @@ def build_scenario(
         kind = plan[draw] if draw < len(plan) else rng.choices(names, weights=cum)[0]
         draw += 1
         user = rng.choice(workspace.users)
+        # Something that needs an earlier message (or reaction) when there is none
+        # yet: make that first and do the planned thing on the next draw.
         if kind in ("reply", "broadcast", "edit", "delete", "reaction_added") and not posts:
+            plan.insert(draw, kind)
             kind = "message"
         if kind == "reaction_removed" and not reactions:
+            plan.insert(draw, kind)
             kind = "reaction_added" if posts else "message"
         if kind in ("join", "mention") and room < 2:
             kind = "message"
