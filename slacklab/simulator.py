@@ -207,7 +207,7 @@ class Simulator:
         self._released = 0
         self._conns: dict[str, _Conn] = {}
         self._conn_serial = 0
-        self._tickets: dict[str, bool] = {}  # ticket -> debug_reconnects asked in the API call (unused)
+        self._tickets: dict[str, bool] = {}  # one-time ticket -> debug_reconnects (from issue_url)
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, bool] = weakref.WeakKeyDictionary()
         self._failures: deque[tuple[str, float | None, int | None]] = deque()
         self._link_disabled = False
@@ -654,7 +654,9 @@ class Simulator:
 
     def _schedule_refresh(self, conn: _Conn, interval: float) -> None:
         assert self._loop is not None
-        warn_at = self._wall(max(0.0, interval - self.refresh_warning))
+        # the warning comes refresh_warning s early, but never in the first half of
+        # a short connection (else every new connection would be warned at once)
+        warn_at = self._wall(max(interval - self.refresh_warning, interval / 2))
         refresh_at = self._wall(interval)
         conn.timers.append(self._loop.call_later(warn_at, self._disconnect, conn, "warning"))
         conn.timers.append(self._loop.call_later(refresh_at, self._disconnect, conn, "refresh_requested"))
@@ -696,18 +698,26 @@ class Simulator:
 
         return self._call(act)
 
-    def go_silent(self, conn: str | None = None) -> list[str]:
-        """Stop reading, writing and pinging on the connection: the client's pings get no
-        pong and its acks are lost. Slack still thinks it is open and keeps delivering
-        there (into the void) until redeliveries pick other connections."""
+    def go_silent(self, conn: str | None = None, *, for_seconds: float | None = 30.0) -> list[str]:
+        """Stop reading, writing and pinging on the connection (a half-dead link).
+
+        The client's pings get no pong and its acks are lost. Slack's side still
+        counts the connection as open and keeps delivering there (into the void), so
+        those envelopes time out and are redelivered, possibly elsewhere. After
+        ``for_seconds`` wall seconds the server finally aborts the TCP connection
+        (``None``: only :meth:`drop_connection` or :meth:`close` end it).
+        """
 
         def act() -> list[str]:
+            assert self._loop is not None
             targets = self._targets(conn)
             for c in targets:
                 c.silent = True
                 c.ws.transport.pause_reading()
                 if c.ws.keepalive_task is not None:
                     c.ws.keepalive_task.cancel()
+                if for_seconds is not None:
+                    c.timers.append(self._loop.call_later(for_seconds, c.ws.transport.abort))
                 log.info("connection %s went silent", c.id)
             return [c.id for c in targets]
 
@@ -756,7 +766,10 @@ class Simulator:
     # -------------------------------------------------------------- control
 
     def pause(self) -> None:
-        """Stop releasing scenario items and sending envelopes; acks are still recorded."""
+        """Stop releasing scenario items and sending envelopes; acks are still recorded.
+
+        Ack deadlines and refresh timers keep running in wall time; envelopes that
+        time out meanwhile are redelivered after :meth:`resume`."""
         with self._lock:
             if self._paused_at is None:
                 self._paused_at = time.monotonic()
@@ -771,8 +784,8 @@ class Simulator:
         self._kick()
 
     def add(self, items: Scenario | Iterable[ScenarioItem]) -> int:
-        """Inject items while running; each ``at`` counts from the current simulated time.
-        Returns how many were added."""
+        """Inject items while running; each ``at`` counts from the current simulated time
+        (with ``speed=None`` they go out at once). Returns how many were added."""
         added = list(items)
         now = time.monotonic()
         with self._lock:

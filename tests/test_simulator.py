@@ -413,6 +413,18 @@ def test_go_silent_stops_pongs_and_deliveries(make_sim, clients):
     assert c.wait_closed()
 
 
+def test_go_silent_ends_with_an_abort_after_for_seconds(make_sim, clients):
+    sim = make_sim([], speed=None)
+    c = RawClient(open_url(sim))
+    clients.append(c)
+    c.next_of("hello")
+    sim.go_silent(for_seconds=0.3)
+    assert not c.wait_closed(0.1)
+    assert c.wait_closed(5)
+    assert c.close_rcvd is None
+    assert wait_until(lambda: not sim.connections[0].open)
+
+
 def test_send_malformed_text_reaches_the_client(make_sim, clients):
     sim = make_sim([], speed=None)
     c = RawClient(open_url(sim))
@@ -562,3 +574,32 @@ def test_default_scenario_and_argument_checks():
         Simulator([], refresh_interval=0, start=False)
     with pytest.raises(ValueError):
         Simulator([], max_connections=0, start=False)
+
+
+def test_token_only_as_app_token_argument_works(make_sim):
+    # what a listener does: no client-wide token, the app token passed to the method
+    sim = make_sim([])
+    url = WebClient(base_url=sim.api_url, timeout=5).apps_connections_open(app_token=APP_TOKEN)["url"]
+    assert "ticket=" in url
+
+
+def test_usable_while_the_caller_runs_its_own_event_loop():
+    # Jupyter runs a loop in the main thread; the simulator must not need or touch it.
+    import asyncio
+
+    from websockets.asyncio.client import connect as aconnect
+
+    async def main() -> list[str]:
+        with Simulator(tiny(2), speed=None) as sim:
+            url = open_url(sim)
+            kinds = []
+            async with aconnect(url, ping_interval=None) as ws:
+                while len(kinds) < 3:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    kinds.append(frame["type"])
+                    if "envelope_id" in frame:
+                        await ws.send(json.dumps({"envelope_id": frame["envelope_id"]}))
+                assert await asyncio.to_thread(sim.wait_done, 5)
+            return kinds
+
+    assert asyncio.run(main()) == ["hello", "events_api", "events_api"]
