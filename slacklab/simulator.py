@@ -40,8 +40,11 @@ Fault knobs (thread-safe, usable while running; ``conn=None`` means every open
 connection; each returns the ids it touched): :meth:`drop_connection`,
 :meth:`go_silent`, :meth:`send_malformed`, :meth:`disconnect`,
 :meth:`link_disabled` / :meth:`enable_link`, :meth:`fail_next_open`. Control:
-:meth:`pause`, :meth:`resume`, :meth:`add`, :meth:`wait_done`,
-:meth:`wait_connections`, :attr:`connections`, :attr:`truth`, :meth:`close`.
+:meth:`pause`, :meth:`resume`, :meth:`add`, :meth:`issue_url` (a ticket URL
+without HTTP), :meth:`wait_done`, :meth:`wait_connections`. Inspection:
+:attr:`connections`, :attr:`truth` (from :mod:`slacklab.ledger`), :attr:`stats`.
+Always :meth:`close` (or use ``with``): a forgotten simulator keeps serving in
+its daemon thread until the process ends.
 """
 
 from __future__ import annotations
@@ -384,8 +387,9 @@ class Simulator:
         if self._clock_start is None:
             return 0.0
         paused = self._paused_total + (now - self._paused_at if self._paused_at is not None else 0.0)
-        elapsed = max(0.0, now - self._clock_start - paused)
-        return math.inf if math.isinf(self.speed) and elapsed >= 0 else elapsed * self.speed
+        if math.isinf(self.speed):
+            return math.inf
+        return max(0.0, now - self._clock_start - paused) * self.speed
 
     def _targets(self, conn: str | None) -> list[_Conn]:
         with self._lock:
@@ -516,6 +520,8 @@ class Simulator:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         scheme, _, token = authorization.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
+        if not token and b"token=" in body:
+            log.info("apps.connections.open: the app token must be sent as 'Authorization: Bearer', not in the body")
         error = (
             "not_authed" if not token
             else "not_allowed_token_type" if not token.startswith("xapp-")
