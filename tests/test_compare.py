@@ -1,0 +1,247 @@
+"""compare(): line-ups against a known ground truth (drops, retries, duplicates), keys, fields, reports."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+
+from slacklab.capture import Capture
+from slacklab.compare import compare
+from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.journal import JournalWriter
+from slacklab.listener import Listener
+from slacklab.protocol import Envelope
+from slacklab.receiver import HttpReceiver, Reply
+from slacklab.scenario import ScenarioBuilder, build_scenario
+from slacklab.schema import make_row
+from slacklab.simulator import Simulator
+
+from .helpers import envelope, event_payload, slash_payload
+from .test_receiver import no_leftover_threads  # noqa: F401 - a fixture
+
+T0 = 1_767_268_800.0
+
+
+def scenario():
+    b = ScenarioBuilder(seed=11)
+    first = b.message(0.0, "=SUM(1+1) Grüße")
+    b.reaction(0.01, first, "tada")
+    b.message(0.02, "deploy done", channel="deploys")
+    b.reply(0.03, first, "+1")
+    b.message(0.04, "lunch?", channel="random")
+    b.slash(0.05, "/deploy", "api staging")
+    b.block_action(0.06, "approve_deploy", value="yes", label="Approve")
+    return b.build()
+
+
+def socket_capture(items: list[Any], *, skip: set[int] = frozenset(), retry: set[int] = frozenset(),
+                   copy: set[int] = frozenset(), drop_token: bool = False) -> Capture:
+    """A Socket Mode capture of ``items`` as the listener would record it, with known faults."""
+    cap = Capture(source="socket", label="socket")
+    for n, item in enumerate(items):
+        if n in skip:
+            continue
+        payload = {k: v for k, v in item.payload.items() if not (drop_token and k == "token")}
+        attempts = [(0, "")] + ([(1, "timeout")] if n in retry else []) + ([(0, "")] if n in copy else [])
+        for i, (attempt, reason) in enumerate(attempts):
+            frame = Envelope(f"env-{n}-{i}", item.kind, payload, item.kind != "events_api", attempt, reason)
+            cap.record_frame(frame, received_at=T0 + item.at + 0.2 + i, connection="c1", ack_ms=1.0)
+    return cap
+
+
+def http_capture(items: list[Any], **kw: Any) -> tuple[Capture, HttpDelivery]:
+    with HttpReceiver(signing_secret=FAKE_SIGNING_SECRET, respond=kw.pop("respond", None)) as cap:
+        with HttpDelivery(items, cap.url, speed=1000.0, timeout=0.3, **kw) as sender:
+            assert sender.wait_done(timeout=20)
+        arrivals = sum(1 for a in sender.truth.attempts if a["outcome"] in ("ok", "http_timeout", "http_error"))
+        assert cap.wait_for(arrivals, timeout=10) == arrivals
+    return cap, sender
+
+
+class TestGroundTruth:
+    def test_drops_retries_and_duplicates_are_reported_exactly(self, no_leftover_threads) -> None:
+        items = list(scenario())
+        keys = [make_row(source="x", kind=i.kind, payload=dict(i.payload), received_at=0)["event_key"] for i in items]
+        slow_first = _once(lambda row: row["event_key"] == keys[0], Reply(delay=0.6))
+        socket = socket_capture(items, skip={2}, retry={3}, copy={4})
+        http, sender = http_capture(items, drop={5}, respond=slow_first)
+        cmp = compare(socket, http)
+
+        assert cmp.labels == ("socket", "http")
+        assert set(cmp.only_a.event_id.dropna()) | set(cmp.only_a.trigger_id.dropna()) == {
+            items[5].payload.get("trigger_id")}
+        assert list(cmp.only_b.event_id) == [items[2].payload["event_id"]]
+        assert len(cmp.matched) == 5
+        s = cmp.summary
+        assert (s.loc["events", "socket"], s.loc["events", "http"]) == (6, 6)
+        assert (s.loc["retries", "socket"], s.loc["retries", "http"]) == (1, sender.truth.summary()["retries"]) == (1, 1)
+        assert (s.loc["duplicates", "socket"], s.loc["duplicates", "http"]) == (2, 1)
+        assert s.loc["other deliveries (not compared)", "http"] == 1  # the url_verification
+        assert (s.loc["matched on event_id", "socket"], s.loc["matched on trigger_id", "socket"]) == (4, 1)
+        by_type = cmp.by_type
+        assert by_type.loc["message", "only_http"] == 1 and by_type.loc["/deploy", "only_socket"] == 1
+        assert by_type["matched"].sum() == 5
+        assert by_type.loc["reaction_added", "http_retries"] == 0
+
+    def test_simulator_feeds_listener_and_receiver_at_once(self, tmp_path: Path, no_leftover_threads) -> None:
+        items = build_scenario(seed=5, events=25, duration=2.0)
+        dropped = {3, 7}
+        with Simulator(items, speed=20, seed=5) as sim, \
+                HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as http:
+            listener = Listener(sim.app_token, api_url=sim.api_url, ping_interval=0.5, ping_timeout=0.5,
+                                close_timeout=0.5, seed=1)
+            socket = listener.start()
+            try:
+                with HttpDelivery(items, http.url, speed=20, drop=dropped) as sender:
+                    assert sim.wait_done(timeout=30) and sender.wait_done(timeout=30)
+                assert socket.wait_for(25, events=True, timeout=10) == 25
+                assert http.wait_for(24, timeout=10) == 24  # 23 items + the url_verification
+            finally:
+                listener.stop()
+        cmp = compare(socket, http)
+        truth, http_truth = sim.truth, sender.truth
+        assert set(cmp.matched.event_id.dropna()) | set(cmp.matched.trigger_id.dropna()) \
+            == {i.payload.get("event_id") or i.payload.get("trigger_id") for n, i in enumerate(items)
+                if n not in dropped}
+        assert len(cmp.only_a) == len(http_truth.keys("dropped")) == 2 and cmp.only_b.empty
+        assert cmp.summary.loc["retries", "socket"] == len(truth.retries)
+        assert cmp.summary.loc["retries", "http"] == http_truth.summary()["retries"] == 0
+        assert (cmp.matched.matched_on != "content").all()
+
+
+class TestMatching:
+    def test_content_key_matches_events_seen_under_different_ids(self) -> None:
+        a = Capture(source="socket")
+        b = Capture(source="http")
+        a.record_delivery(make_row(source="socket", kind="events_api", payload=event_payload("EvA1", ts="1.000100"),
+                                   received_at=T0))
+        b.record_delivery(make_row(source="http", kind="events_api", payload=event_payload("EvB9", ts="1.000100"),
+                                   received_at=T0 + 0.5))
+        b.record_delivery(make_row(source="http", kind="events_api", payload=event_payload("EvB10", ts="2.0"),
+                                   received_at=T0 + 1))
+        cmp = compare(a, b)
+        assert list(cmp.matched.matched_on) == ["content"]
+        assert (cmp.matched.socket_event_id.iloc[0], cmp.matched.http_event_id.iloc[0]) == ("EvA1", "EvB9")
+        assert cmp.matched.gap_s.iloc[0] == pytest.approx(0.5)
+        assert list(cmp.only_b.event_id) == ["EvB10"]
+        assert any("matched on content" in n for n in cmp.notes)
+
+    def test_slash_commands_and_interactivity_match_on_trigger_id(self) -> None:
+        rows = [make_row(source="socket", kind="slash_commands", payload=slash_payload("1.1.a"), received_at=T0)]
+        other = [make_row(source="http", kind="slash_commands", payload=slash_payload("1.1.a"), received_at=T0),
+                 make_row(source="http", kind="slash_commands", payload=slash_payload("2.2.b"), received_at=T0)]
+        cmp = compare(pd.DataFrame(rows), pd.DataFrame(other), labels=("Socket Mode", "HTTP"))
+        assert cmp.labels == ("Socket_Mode", "HTTP")
+        assert list(cmp.matched.matched_on) == ["trigger_id"] and list(cmp.only_b.trigger_id) == ["2.2.b"]
+
+    def test_rejected_signatures_are_left_out_unless_asked(self) -> None:
+        good = make_row(source="http", kind="events_api", payload=event_payload("Ev1"), received_at=T0,
+                        signature="valid")
+        forged = make_row(source="http", kind="events_api", payload=event_payload("Ev2"), received_at=T0,
+                          signature="invalid")
+        socket = [make_row(source="socket", kind="events_api", payload=event_payload(e), received_at=T0)
+                  for e in ("Ev1", "Ev2")]
+        from slacklab.table import deliveries_frame
+
+        cmp = compare(deliveries_frame(socket), deliveries_frame([good, forged]))
+        assert cmp.summary.loc["rejected signatures (not compared)", "http"] == 1
+        assert list(cmp.only_a.event_id) == ["Ev2"]
+        assert compare(deliveries_frame(socket), deliveries_frame([good, forged]), include_rejected=True).only_a.empty
+
+
+class TestFieldsAndLatency:
+    def test_top_level_fields_present_in_one_mode_only(self, no_leftover_threads) -> None:
+        items = list(scenario())[:3]
+        cmp = compare(socket_capture(items, drop_token=True), http_capture(items)[0])
+        fields = cmp.fields.set_index("field")
+        assert fields.loc["token", "present"] == "only http"
+        assert fields.loc["event_id", "present"] == "both" and fields.loc["event_id", "matched_pairs"] == 3
+        assert any("accepts_response_payload" in n for n in cmp.notes)
+
+    def test_latency_percentiles_and_the_fixed_time_warning(self) -> None:
+        rows_a = [make_row(source="socket", kind="events_api", received_at=T0 + 100 + i * 0.1,
+                           payload=event_payload(f"Ev{i}", event_time=int(T0 + 100))) for i in range(10)]
+        rows_b = [make_row(source="http", kind="events_api", received_at=T0 + 5000,
+                           payload=event_payload(f"Ev{i}", event_time=int(T0 + 100))) for i in range(10)]
+        cmp = compare(pd.DataFrame(rows_a), pd.DataFrame(rows_b))
+        lat = cmp.latency.set_index(["side", "event_type"])
+        assert lat.loc[("socket", "(all)"), "p50_s"] == pytest.approx(0.45)
+        assert lat.loc[("socket", "(all)"), "events"] == 10
+        assert lat.loc[("http", "message"), "p99_s"] == pytest.approx(4900)
+        assert any("more than an hour" in n for n in cmp.notes)
+
+
+class TestOutputs:
+    def cmp(self):
+        a = [make_row(source="socket", kind="events_api", received_at=T0 + i,
+                      payload=event_payload(f"Ev{i}", text="=HYPERLINK(\"x\")")) for i in range(3)]
+        b = [make_row(source="http", kind="events_api", received_at=T0 + i, signature="valid",
+                      payload=event_payload(f"Ev{i}", text="=HYPERLINK(\"x\")")) for i in range(2)]
+        return compare(pd.DataFrame(a), pd.DataFrame(b))
+
+    def test_reprs_and_plot(self) -> None:
+        cmp = self.cmp()
+        text = repr(cmp)
+        assert "socket vs http: 3 vs 2 events, 2 matched" in text and "by type: message 3/2" in text
+        page = cmp._repr_html_()
+        assert "<table" in page and "data:image/png;base64," in page and "fake-verification-token" not in page
+        ax = cmp.plot()
+        assert isinstance(ax, Axes) and len(ax.patches) == 3 and ax.get_legend() is not None
+
+    def test_csv_and_html_are_masked_and_formula_safe(self, tmp_path: Path) -> None:
+        cmp = self.cmp()
+        csv = cmp.to_csv(tmp_path / "report.csv")
+        back = pd.read_csv(csv)
+        assert len(back) == 3 and (back.text == "'=HYPERLINK(\"x\")").all()
+        assert set(back.status) == {"matched", "only_socket"}
+        for table in ("by_type", "summary", "latency", "fields", "matched", "only_a", "only_b"):
+            assert cmp.to_csv(tmp_path / f"{table}.csv", table=table).exists()
+        with pytest.raises(ValueError):
+            cmp.to_csv(tmp_path / "x.csv", table="nope")
+        page = cmp.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+        assert page.startswith("<!doctype html>") and "'=HYPERLINK" in html.unescape(page)
+        assert FAKE_SIGNING_SECRET not in page and "fake-verification-token" not in page
+
+    def test_paths_empty_inputs_and_bad_inputs(self, tmp_path: Path) -> None:
+        journal = JournalWriter(tmp_path / "socket.jsonl")
+        journal.frame(T0, "c1", envelope(event_payload("Ev1"), "env-1"))
+        journal.ack(T0, "c1", "env-1", 1.0)
+        journal.close()
+        har = {"log": {"version": "1.2", "entries": []}}
+        (tmp_path / "http.har").write_text(json.dumps(har))
+        cmp = compare(tmp_path / "socket.jsonl", str(tmp_path / "http.har"))
+        assert cmp.labels == ("socket", "http") and len(cmp.only_a) == 1 and cmp.only_b.empty
+        empty = compare(pd.DataFrame(columns=["kind", "event_key", "received_at"]).pipe(_schema),
+                        pd.DataFrame(columns=["kind", "event_key", "received_at"]).pipe(_schema))
+        assert empty.events.empty and "0 vs 0 events" in repr(empty)
+        assert isinstance(empty.plot(), Axes)
+        with pytest.raises(TypeError):
+            compare(42, 43)
+        with pytest.raises(ValueError):
+            compare(pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}))
+
+
+def _schema(_: pd.DataFrame) -> pd.DataFrame:
+    from slacklab.table import empty_frame
+
+    return empty_frame()
+
+
+def _once(match: Any, reply: Reply) -> Any:
+    lock, used = threading.Lock(), []
+
+    def respond(row: dict[str, Any]) -> Reply | None:
+        with lock:
+            if match(row) and not used:
+                used.append(row)
+                return reply
+        return None
+
+    return respond
