@@ -115,6 +115,10 @@ class ConnectionInfo:
 _CLOSE = object()  # outbox marker: close the WebSocket after the frames queued before it
 
 
+def _discard(data: bytes) -> None:
+    """``data_received`` of a silent connection: read nothing, answer nothing."""
+
+
 @dataclass(eq=False)
 class _Conn:
     id: str
@@ -704,14 +708,15 @@ class Simulator:
 
         return self._call(act)
 
-    def go_silent(self, conn: str | None = None, *, for_seconds: float | None = 30.0) -> list[str]:
-        """Stop reading, writing and pinging on the connection (a half-dead link).
+    def go_silent(self, conn: str | None = None, *, for_seconds: float | None = None) -> list[str]:
+        """Stop reading, writing and pinging on the connection (a hung server).
 
-        The client's pings get no pong and its acks are lost. Slack's side still
-        counts the connection as open and keeps delivering there (into the void), so
-        those envelopes time out and are redelivered, possibly elsewhere. After
-        ``for_seconds`` wall seconds the server finally aborts the TCP connection
-        (``None``: only :meth:`drop_connection` or :meth:`close` end it).
+        Bytes from the client are thrown away unread, so its pings get no pong and
+        its acks are lost; nothing more is written (envelopes sent there vanish and
+        are redelivered after their deadline). Slack's side still counts the
+        connection as open until the client closes its socket (the kernel still
+        notices that), :meth:`drop_connection` or :meth:`close` ends it, or
+        ``for_seconds`` wall seconds pass (then the TCP connection is aborted).
         """
 
         def act() -> list[str]:
@@ -719,7 +724,10 @@ class Simulator:
             targets = self._targets(conn)
             for c in targets:
                 c.silent = True
-                c.ws.transport.pause_reading()
+                # Discard incoming data before websockets parses it (no pong, no acks)
+                # rather than pausing the transport, which would also hide the
+                # client's close and keep a dead connection eligible.
+                c.ws.data_received = _discard  # type: ignore[method-assign]
                 if c.ws.keepalive_task is not None:
                     c.ws.keepalive_task.cancel()
                 if for_seconds is not None:

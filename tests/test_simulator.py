@@ -426,6 +426,25 @@ def test_go_silent_ends_with_an_abort_after_for_seconds(make_sim, clients):
     assert wait_until(lambda: not sim.connections[0].open)
 
 
+def test_silent_connection_closes_when_the_client_gives_up(make_sim, clients):
+    # the client's ping times out, it closes and reconnects: retries follow it
+    sim = make_sim([], speed=None, ack_timeout=0.3)
+    a = RawClient(open_url(sim))
+    clients.append(a)
+    a.next_of("hello")
+    sim.go_silent("s1")
+    sim.add(tiny(1))
+    assert wait_until(lambda: len(sim.truth.deliveries) == 1)
+    a.ws.close_timeout = 0.2
+    a.close()  # the server never answers the close handshake
+    assert wait_until(lambda: not sim.connections[0].open)
+    b = RawClient(open_url(sim))
+    clients.append(b)
+    assert b.next_of("hello")["num_connections"] == 1
+    assert b.next_of("events_api")["retry_attempt"] == 1
+    assert sim.wait_done(timeout=5)
+
+
 def test_send_malformed_text_reaches_the_client(make_sim, clients):
     sim = make_sim([], speed=None)
     c = RawClient(open_url(sim))
