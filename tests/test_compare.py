@@ -245,3 +245,34 @@ def _once(match: Any, reply: Reply) -> Any:
         return None
 
     return respond
+
+
+class TestShippedSamples:
+    """data/: the Socket Mode journal and the HTTP log of one scenario, with the truth they were made from."""
+
+    DATA = Path(__file__).resolve().parents[1] / "data"
+
+    def test_samples_compare_exactly_as_their_ground_truth_says(self) -> None:
+        truth = json.loads((self.DATA / "sample_truth.json").read_text(encoding="utf-8"))
+        secret = truth["signing_secret"]
+        cmp = compare(self.DATA / "sample_socket.jsonl", self.DATA / "sample_http.har", signing_secret=secret)
+        only_socket = {f"A0SIMAPP/T0SIMTEAM/{e}" for e in cmp.only_a.event_id.dropna()} | {
+            f"trigger:{t}" for t in cmp.only_a.trigger_id.dropna()}
+        assert only_socket == set(truth["http"]["dropped"]) and cmp.only_b.empty
+        s = cmp.summary
+        assert s.loc["events", "socket"] == truth["socket"]["summary"]["events"]
+        assert s.loc["retries", "http"] == truth["http"]["summary"]["retries"]
+        assert s.loc["retries", "socket"] == truth["socket"]["summary"]["retries"]
+        assert s.loc["rejected signatures (not compared)", "http"] == 1  # the forged request
+        assert float(s.loc["latency p50 (s)", "http"]) < 2.0  # played in real time: latency is meaningful
+
+    def test_har_and_jsonl_samples_hold_the_same_requests(self) -> None:
+        secret = json.loads((self.DATA / "sample_truth.json").read_text(encoding="utf-8"))["signing_secret"]
+        from slacklab.httplog import read_http_log
+
+        har = read_http_log(self.DATA / "sample_http.har", secret).df
+        jsonl = read_http_log(self.DATA / "sample_http.jsonl", secret).df
+        pd.testing.assert_frame_equal(har.drop(columns="received_at"), jsonl.drop(columns="received_at"))
+        assert (har.received_at - jsonl.received_at).abs().max() < pd.Timedelta("1ms")  # HAR keeps microseconds
+        assert sorted(har.signature.unique()) == ["invalid", "valid"]
+        assert sum(p.stat().st_size for p in self.DATA.glob("sample_*")) < 1_000_000
