@@ -242,4 +242,8 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
         http_status=request.status,
         response_ms=request.response_ms,
     )
+    if row["event_time"] is not None and not 0 <= row["event_time"] < _LATEST:
+        # schema.event_time_seconds lets through times pandas cannot hold (year > 2262),
+        # which would break capture.df; an impossible event_time is no event_time.
+        row["event_time"] = None
     return ParsedRequest(row, True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,10 @@ from slacklab.receiver import HttpReceiver, Reply
 from slacklab.scenario import ScenarioBuilder, build_scenario
 from slacklab.schema import make_row
 from slacklab.simulator import Simulator
+from slacklab.table import deliveries_frame, empty_frame
 
 from .helpers import envelope, event_payload, slash_payload
+from .test_http_delivery import respond_once
 from .test_receiver import no_leftover_threads  # noqa: F401 - a fixture
 
 T0 = 1_767_268_800.0
@@ -69,7 +70,7 @@ class TestGroundTruth:
     def test_drops_retries_and_duplicates_are_reported_exactly(self, no_leftover_threads) -> None:
         items = list(scenario())
         keys = [make_row(source="x", kind=i.kind, payload=dict(i.payload), received_at=0)["event_key"] for i in items]
-        slow_first = _once(lambda row: row["event_key"] == keys[0], Reply(delay=0.6))
+        slow_first = respond_once(lambda row: row["event_key"] == keys[0], Reply(delay=0.6))
         socket = socket_capture(items, skip={2}, retry={3}, copy={4})
         http, sender = http_capture(items, drop={5}, respond=slow_first)
         cmp = compare(socket, http)
@@ -90,7 +91,7 @@ class TestGroundTruth:
         assert by_type["matched"].sum() == 5
         assert by_type.loc["reaction_added", "http_retries"] == 0
 
-    def test_simulator_feeds_listener_and_receiver_at_once(self, tmp_path: Path, no_leftover_threads) -> None:
+    def test_simulator_feeds_listener_and_receiver_at_once(self, no_leftover_threads) -> None:
         items = build_scenario(seed=5, events=25, duration=2.0)
         dropped = {3, 7}
         with Simulator(items, speed=20, seed=5) as sim, \
@@ -148,8 +149,6 @@ class TestMatching:
                           signature="invalid")
         socket = [make_row(source="socket", kind="events_api", payload=event_payload(e), received_at=T0)
                   for e in ("Ev1", "Ev2")]
-        from slacklab.table import deliveries_frame
-
         cmp = compare(deliveries_frame(socket), deliveries_frame([good, forged]))
         assert cmp.summary.loc["rejected signatures (not compared)", "http"] == 1
         assert list(cmp.only_a.event_id) == ["Ev2"]
@@ -218,33 +217,13 @@ class TestOutputs:
         (tmp_path / "http.har").write_text(json.dumps(har))
         cmp = compare(tmp_path / "socket.jsonl", str(tmp_path / "http.har"))
         assert cmp.labels == ("socket", "http") and len(cmp.only_a) == 1 and cmp.only_b.empty
-        empty = compare(pd.DataFrame(columns=["kind", "event_key", "received_at"]).pipe(_schema),
-                        pd.DataFrame(columns=["kind", "event_key", "received_at"]).pipe(_schema))
+        empty = compare(empty_frame(), empty_frame())
         assert empty.events.empty and "0 vs 0 events" in repr(empty)
         assert isinstance(empty.plot(), Axes)
         with pytest.raises(TypeError):
             compare(42, 43)
         with pytest.raises(ValueError):
             compare(pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}))
-
-
-def _schema(_: pd.DataFrame) -> pd.DataFrame:
-    from slacklab.table import empty_frame
-
-    return empty_frame()
-
-
-def _once(match: Any, reply: Reply) -> Any:
-    lock, used = threading.Lock(), []
-
-    def respond(row: dict[str, Any]) -> Reply | None:
-        with lock:
-            if match(row) and not used:
-                used.append(row)
-                return reply
-        return None
-
-    return respond
 
 
 class TestShippedSamples:

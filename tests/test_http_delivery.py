@@ -63,7 +63,7 @@ class TestDelivery:
         assert truth.attempts[0]["kind"] == "url_verification"
 
     def test_slow_answer_is_a_timeout_and_is_retried(self, no_leftover_threads) -> None:
-        slow_once = _once(lambda row: row["event_id"] == "Ev1", Reply(delay=0.6))
+        slow_once = respond_once(lambda row: row["event_id"] == "Ev1", Reply(delay=0.6))
         with HttpReceiver(respond=slow_once) as cap:
             sender = run(events(3), cap, 5)
         tries = [a for a in sender.truth.attempts if a["event_id"] == "Ev1"]
@@ -86,7 +86,7 @@ class TestDelivery:
         assert sorted(cap.df.http_status.dropna().astype(int)) == [200, 200, 500, 500]
 
     def test_no_retry_header_stops_that_event_only(self, no_leftover_threads) -> None:
-        refuse = _once(lambda row: row["event_id"] == "Ev0", Reply(500, headers={"X-Slack-No-Retry": "1"}))
+        refuse = respond_once(lambda row: row["event_id"] == "Ev0", Reply(500, headers={"X-Slack-No-Retry": "1"}))
         with HttpReceiver(respond=refuse) as cap:
             sender = run(events(2), cap, 3)
         rows = {r["event_id"]: r for r in sender.truth.event_rows}
@@ -169,7 +169,7 @@ class TestDelivery:
             assert verify(FAKE_SIGNING_SECRET, headers, record["body"].encode(), record["t"]) == "valid"
 
 
-def _once(match: Any, reply: Reply) -> Any:
+def respond_once(match: Any, reply: Reply) -> Any:
     """A ``respond`` that answers ``reply`` the first time ``match(row)`` holds, normally after that."""
     lock, used = threading.Lock(), []
 
