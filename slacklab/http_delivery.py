@@ -386,7 +386,14 @@ class HttpDelivery:
 
     def _attempt(self, job: _Job) -> None:
         event = job.event
-        body, content_type = encode_body(event.kind, event.payload)
+        try:
+            body, content_type = encode_body(event.kind, event.payload)
+        except (TypeError, ValueError) as exc:  # a payload JSON cannot carry: give up on it, loudly
+            log.warning("item %d cannot be encoded (%s); not sent", event.index, exc.__class__.__name__)
+            with self._lock:
+                event.outcome = "not_sent"
+                self._lock.notify_all()
+            return
         extra = (("X-Slack-Retry-Num", str(job.attempt)), ("X-Slack-Retry-Reason", job.reason or "")) \
             if job.attempt else ()
         sent_at = time.time()

@@ -53,6 +53,7 @@ from .har import SocketSession
 from .har import read_entries as read_har_entries
 from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
 from .ngrok import read_requests as read_ngrok_requests
+from .redact import mask_text
 from .signing import check_secret
 
 __all__ = ["HttpLogWriter", "load_log", "read_http_log"]
@@ -222,7 +223,7 @@ def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
     if isinstance(doc, list) and all(isinstance(i, Mapping) and "request" in i for i in doc):
         return read_ngrok_requests(doc)
     found = ", ".join(sorted(map(str, doc))[:6]) if isinstance(doc, Mapping) else type(doc).__name__
-    raise LogFormatError(path, None, f"JSON, but not a HAR file or an ngrok export (found: {found})")
+    raise LogFormatError(path, None, mask_text(f"JSON, but not a HAR file or an ngrok export (found: {found})"))
 
 
 # ------------------------------------------------------------------ assembly
@@ -250,8 +251,9 @@ class _Tally:
     def add(self, where: str, item: Item) -> None:
         self.total += 1
         if isinstance(item, EntryError):
-            self.bad.append(f"{where}: {item}")
-            self.undated.append(f"{where}: {item}")
+            problem = mask_text(f"{where}: {item}")  # messages may quote bits of the file
+            self.bad.append(problem)
+            self.undated.append(problem)
         elif isinstance(item, SocketSession):
             self.socket(item)
         elif item.method != "POST":

@@ -129,7 +129,7 @@ def header_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
         elif isinstance(h, list | tuple) and len(h) == 2 and isinstance(h[0], str):
             name, value = h
         else:
-            raise EntryError(f"a header is neither {{name, value}} nor [name, value]: {str(h)[:60]}")
+            raise EntryError(f"a header is neither {{name, value}} nor [name, value] (a {type(h).__name__})")
         values = value if isinstance(value, list) else [value]  # ngrok keeps a list per name
         out.extend((name, str(v)) for v in values)
     return tuple(out)

@@ -325,10 +325,23 @@ class HttpReceiver:
             challenge = row["payload"].get("challenge")
             body = json.dumps({"challenge": challenge if isinstance(challenge, str) else ""}).encode()
             return 200, body, "application/json", {}, 0.0
-        reply = self.respond(dict(row)) if self.respond is not None else None
+        reply = self._ask_respond(row)
         if reply is None:
             return 200, b"", "text/plain; charset=utf-8", {}, 0.0
         return reply.status, reply.body, "text/plain; charset=utf-8", reply.headers, max(0.0, reply.delay)
+
+    def _ask_respond(self, row: dict[str, Any]) -> Reply | None:
+        """The ``respond`` callable's answer; its exceptions never reach Slack (default answer instead)."""
+        if self.respond is None:
+            return None
+        try:
+            reply = self.respond(dict(row))
+        except Exception as exc:  # user code: report it, keep answering
+            log.warning("respond() raised %s; answered 200 instead", exc.__class__.__name__)
+            self.capture.note(f"respond() raised {exc.__class__.__name__}: {mask_text(str(exc))[:200]}; "
+                              "answered with the default 200")
+            return None
+        return reply if isinstance(reply, Reply) else None
 
     def handle(self, handler: _Handler) -> None:
         """Answer one POST (called in the request's thread)."""
@@ -370,7 +383,11 @@ class HttpReceiver:
         else:
             self.capture.record_problem(at, None, parsed.problem or "unusable request", request.describe())
         if self._writer is not None:
-            self._writer.write(CapturedRequest(at, "POST", handler.path, request.headers, body, status, ms))
+            try:
+                self._writer.write(CapturedRequest(at, "POST", handler.path, request.headers, body, status, ms))
+            except OSError as exc:  # a full disk must not take the receiver down
+                log.error("cannot write the request log: %s", exc)
+                self.capture.note(f"could not write the request log {self._writer.path}: {exc.strerror or exc}")
 
 
 def receive_http(

@@ -150,6 +150,12 @@ class TestDelivery:
             assert sender.done
         assert "HttpDelivery" in repr(sender)
 
+    def test_an_unencodable_payload_is_not_sent(self, no_leftover_threads) -> None:
+        items = [ScenarioItem(0.0, "events_api", {**event_payload("Ev1"), "odd": object()}), *events(1)]
+        with HttpReceiver() as cap:
+            sender = run(items, cap, 2)
+        assert [r["outcome"] for r in sender.truth.event_rows] == ["not_sent", "delivered"]
+
     def test_bad_arguments(self) -> None:
         with pytest.raises(ValueError):
             HttpDelivery([], "ftp://x")

@@ -405,6 +405,15 @@ class TestSkipsAndSecrets:
         shown = repr(cap) + cap._repr_html_() + cap.df.to_string() + cap.problems().to_string() + "".join(cap.notes)
         assert SECRET not in shown and "fake-verification-token" not in shown
 
+    def test_warnings_about_bad_entries_do_not_quote_tokens(self, tmp_path: Path) -> None:
+        body = event_body("Ev1")
+        leaky = {**har_entry(body, signed(body)), "startedDateTime": "xoxb-1234-5678-abcdefgh"}
+        path = write_json(tmp_path / "leak.har", har([har_entry(body, signed(body)), leaky]))
+        with pytest.warns(UserWarning) as caught:
+            cap = read_http_log(path, SECRET)
+        shown = str(caught[0].message) + "".join(cap.notes) + cap.problems().to_string()
+        assert "entry 2" in shown and "xoxb-1234-5678-abcdefgh" not in shown
+
 
 # ------------------------------------------------------------------ fuzzing
 

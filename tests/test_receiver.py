@@ -146,6 +146,17 @@ class TestRejections:
         assert len(cap) == 0 and "not a Slack request" in cap.problems().problem.iloc[0]
 
 
+    def test_a_respond_that_raises_still_gets_a_200(self, no_leftover_threads) -> None:
+        def broken(row: dict[str, Any]) -> None:
+            raise RuntimeError("oops in the notebook")
+
+        with HttpReceiver(respond=broken) as cap:
+            body, headers = signed_json(event_payload("Ev1"))
+            assert post(cap.url, body, headers)[0] == 200
+            cap.wait_for(1, timeout=5)
+        assert any("respond() raised RuntimeError" in n for n in cap.notes)
+
+
 class TestLifecycle:
     def test_non_loopback_host_is_warned_about(self) -> None:
         # 192.0.2.1 (TEST-NET-1) is never a local address: the warning comes, then binding fails.
