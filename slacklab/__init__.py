@@ -27,8 +27,11 @@ _EXPORTS: dict[str, str] = {
     "Capture": "capture",
     "load": "journal",
     "to_csv": "export",
-    "listen": "listener",
+    "listen": "session",
     "Listener": "listener",
+    "Simulator": "simulator",
+    "build_scenario": "scenario",
+    "ScenarioBuilder": "scenario",
     "SlacklabError": "errors",
     "TokenError": "errors",
     "SlackAPIError": "errors",
@@ -58,4 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import ExportError, ListenerStopped, LogFormatError, SlackAPIError, SlacklabError, TokenError
     from .export import to_csv
     from .journal import load
-    from .listener import Listener, listen
+    from .listener import Listener
+    from .scenario import ScenarioBuilder, build_scenario
+    from .session import listen
+    from .simulator import Simulator

@@ -456,7 +456,7 @@ class Listener:
                 ack_ms: float | None = None
                 if step.ack is not None:
                     await ws.send(step.ack)
-                    ack_ms = (time.perf_counter() - t0) * 1000.0
+                    ack_ms = round((time.perf_counter() - t0) * 1000.0, 3)  # µs resolution, as journaled
                     self.acks_sent += 1
                     if journal is not None and isinstance(step.frame, Envelope):
                         journal.ack(received, conn.id, step.frame.envelope_id, ack_ms)
