@@ -141,9 +141,18 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         simulator_options={"refresh_interval": args.duration / 3},
     )
     sim = capture.simulator
+    dropped: list[str] = []
+
+    def tick() -> bool:
+        # Halfway through, cut the TCP connection the way a flaky network would:
+        # the listener reconnects, and Slack (here: the simulator) retries what was unacked.
+        if not dropped and len(capture) >= args.events // 2:
+            dropped.extend(sim.drop_connection())
+            out.write(f"\n  simulating a dropped connection ({', '.join(dropped)})…\n")
+        return bool(sim.wait_done(timeout=0))
+
     try:
-        _run_until(capture, _Progress(out), count=None, duration=args.timeout,
-                   done=lambda: sim.wait_done(timeout=0))
+        _run_until(capture, _Progress(out), count=None, duration=args.timeout, done=tick)
     finally:
         capture.stop()
     _summary_table(capture, out)

@@ -53,6 +53,7 @@ from .protocol import (
     Hello,
     backoff_delays,
     decide_api_error,
+    describe_close,
 )
 from .redact import mask_text
 
@@ -346,7 +347,7 @@ class Listener:
             self.capture.set_state("listening", f"listening on {conn_id}")
             return None
         if decision.action is Action.REPLACE:
-            self.capture.note(f"{conn_id}: {decision.explanation}")
+            log.info("%s: %s", conn_id, decision.explanation)  # routine: the connections table shows it
             self.reconnects += 1
             return await self._connect_new()
         if decision.action is Action.RECONNECT:
@@ -477,7 +478,7 @@ class Listener:
             code = ws.close_code if ws.close_code is not None else (ws.close_rcvd.code if ws.close_rcvd else None)
             reason = ws.close_reason or ""
             if not why:
-                why = f"closed (code {code}{': ' + reason if reason else ''})" if code else "connection lost"
+                why = describe_close(code, reason)
                 if code == 1009:
                     capture.record_problem(time.time(), conn.id, f"frame larger than {self.max_frame_bytes} bytes")
             now = time.time()
@@ -490,7 +491,8 @@ class Listener:
 
     def _on_hello(self, conn: _Conn, hello: Hello) -> None:
         if hello.num_connections is not None and hello.num_connections > 1:
-            others = hello.num_connections - self._live_connections()
+            ours = sum(1 for c in self._conns.values() if c.ws.close_code is None)
+            others = hello.num_connections - ours
             if others > 0:
                 self.capture.note(
                     f"Slack reports {hello.num_connections} open connections for this app: another "

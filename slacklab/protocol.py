@@ -51,6 +51,7 @@ __all__ = [
     "decide_api_error",
     "decide_connection_lost",
     "decide_disconnect",
+    "describe_close",
     "parse_frame",
 ]
 
@@ -249,10 +250,27 @@ def decide_disconnect(reason: str) -> Decision:
     return Decision(Action.REPLACE, reason, explanation)
 
 
+_CLOSE_CODES = {
+    1000: "closed normally",
+    1001: "the server went away",
+    1006: "dropped without a close frame (network or server failure)",
+    1009: "a frame was too large",
+    1011: "server error or no pong in time",
+    1012: "the server is restarting",
+}
+
+
+def describe_close(code: int | None, reason: str = "") -> str:
+    """Plain words for a WebSocket close code (and the peer's reason, if any)."""
+    if code is None:
+        return "connection lost" + (f" ({reason})" if reason else "")
+    words = _CLOSE_CODES.get(code, "closed")
+    return f"{words} (code {code}{': ' + reason if reason else ''})"
+
+
 def decide_connection_lost(code: int | None, reason: str = "") -> Decision:
     """What to do when the socket closed or went silent without a ``disconnect`` frame."""
-    what = f"connection closed (code {code}{', ' + reason if reason else ''})" if code else "connection lost"
-    return Decision(Action.RECONNECT, "connection_lost", f"{what}; reconnecting with backoff.")
+    return Decision(Action.RECONNECT, "connection_lost", f"{describe_close(code, reason)}; reconnecting with backoff.")
 
 
 #: apps.connections.open errors that no retry can fix (token or workspace problems).

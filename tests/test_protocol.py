@@ -25,6 +25,7 @@ from slacklab.protocol import (
     decide_api_error,
     decide_connection_lost,
     decide_disconnect,
+    describe_close,
     parse_frame,
 )
 
@@ -177,6 +178,12 @@ class TestDecisions:
         d = decide_connection_lost(1011, "keepalive ping timeout")
         assert d.action is Action.RECONNECT and "1011" in d.explanation
         assert "connection lost" in decide_connection_lost(None).explanation
+
+    def test_close_codes_in_plain_words(self) -> None:
+        assert describe_close(1006) == "dropped without a close frame (network or server failure) (code 1006)"
+        assert describe_close(1011, "keepalive ping timeout").endswith("(code 1011: keepalive ping timeout)")
+        assert describe_close(4000) == "closed (code 4000)"
+        assert describe_close(None) == "connection lost"
 
     @pytest.mark.parametrize("error", sorted(FATAL_API_ERRORS))
     def test_fatal_api_errors_stop_and_name_the_error(self, error: str) -> None:
