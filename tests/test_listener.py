@@ -94,6 +94,8 @@ def test_overlapped_refreshes_miss_nothing() -> None:
     reasons = " ".join(conns["close_reason"].dropna())
     assert "warning" in reasons or "refresh_requested" in reasons
     assert capture.problems().empty
+    # our own overlapping connection is not "another consumer"
+    assert not any("another consumer" in n for n in capture.notes)
 
 
 @pytest.mark.parametrize("fault", ["drop_connection", "go_silent", "send_malformed", "refresh_requested",
