@@ -32,6 +32,16 @@ _EXPORTS: dict[str, str] = {
     "Simulator": "simulator",
     "build_scenario": "scenario",
     "ScenarioBuilder": "scenario",
+    "Scenario": "scenario",
+    "ScenarioItem": "scenario",
+    "explore": "widgets",
+    "plot_event_types": "plots",
+    "plot_timeline": "plots",
+    "plot_latency": "plots",
+    "plot_comparison": "plots",
+    "read_http_log": "httplog",
+    "receive_http": "receiver",
+    "compare": "compare",
     "SlacklabError": "errors",
     "TokenError": "errors",
     "SlackAPIError": "errors",
@@ -62,6 +72,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .export import to_csv
     from .journal import load
     from .listener import Listener
-    from .scenario import ScenarioBuilder, build_scenario
+    from .compare import compare
+    from .httplog import read_http_log
+    from .plots import plot_comparison, plot_event_types, plot_latency, plot_timeline
+    from .receiver import receive_http
+    from .scenario import Scenario, ScenarioBuilder, ScenarioItem, build_scenario
     from .session import listen
     from .simulator import Simulator
+    from .widgets import explore
