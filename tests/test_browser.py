@@ -1,0 +1,245 @@
+"""Real browser: JupyterLab on 127.0.0.1, notebook 02 run in Chromium (Playwright), the explore panel
+renders with its controls and chart, and picking an event type changes the count it shows.
+
+Needs Debian's Chromium at /usr/bin/chromium (``apt-get install chromium``); Playwright's own browser
+download is not used. Without Chromium the test is skipped — unless ``SLACKLAB_REQUIRE_BROWSER=1``
+(CI), where it fails. A screenshot lands in ``test-artifacts/browser-02.png`` either way it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "02-live-capture.ipynb"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SERVER_START_TIMEOUT = 90  # s
+RUN_ALL_TIMEOUT = 150  # s, the notebook itself takes about 25
+UI_TIMEOUT = 60  # s, for any one thing to appear in the page
+
+# Quiet JupyterLab: no news or update checks (they would reach the network and pop up toasts).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True,
+    },
+}
+
+# True once every code cell ran and the kernel is idle; the text of an error output if one appeared.
+RUN_STATE_JS = """
+() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return false;
+  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+  for (const cell of cells) {
+    for (const out of cell.model.outputs.toJSON()) {
+      if (out.output_type === 'error') return `${out.ename}: ${out.evalue}`;
+    }
+  }
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return Boolean(kernel && kernel.status === 'idle' && cells.length
+                 && cells.every(c => c.model.executionCount !== null && c.model.executionCount !== undefined));
+}
+"""
+KERNEL_READY_JS = """
+() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                 && panel.sessionContext.session.kernel;
+  return Boolean(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle');
+}
+"""
+
+
+def _browser_or_skip() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = ("the real-browser test needs Debian's Chromium at /usr/bin/chromium: "
+              "sudo apt-get install chromium")
+    if os.environ.get("SLACKLAB_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (SLACKLAB_REQUIRE_BROWSER=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    workdir: Path
+    log: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:]).replace(self.token, "<token>")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End JupyterLab and everything it started (its kernels), politely then firmly."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def lab(tmp_path: Path, kernelspec_dir: Path) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 (free port, a token, no browser, private config/runtime/settings dirs),
+    serving a temporary copy of notebook 02 so the repository's copy keeps no outputs."""
+    _browser_or_skip()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    shutil.copy(NOTEBOOK, workdir / NOTEBOOK.name)
+    settings = tmp_path / "settings"
+    for name, values in LAB_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(values), encoding="utf-8")
+    token = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "JUPYTER_")) and k != "MPLBACKEND"}  # offline, inline charts
+    env.update(
+        JUPYTER_PATH=str(kernelspec_dir),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    log = tmp_path / "jupyterlab.log"
+    for _attempt in range(3):  # a port taken between picking and binding: pick another
+        port = _free_port()
+        command = [
+            sys.executable, "-m", "jupyterlab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir}",
+            "--LabApp.expose_app_in_browser=True",  # lets the test run commands such as run-all
+            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            "--LabServerApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",  # never ask PyPI for extensions
+            *(["--allow-root"] if os.geteuid() == 0 else []),  # CI containers run as root
+        ]
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        server = Lab(f"http://127.0.0.1:{port}", token, workdir, log)
+        try:
+            if _wait_until_serving(server, process):
+                yield server
+                return
+        finally:
+            _stop(process)
+        if "already in use" not in server.log_tail():
+            break
+    pytest.fail(f"JupyterLab did not start; its log ends with:\n{server.log_tail()}")
+
+
+def _wait_until_serving(server: Lab, process: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    request = urllib.request.Request(f"{server.url}/api/status", headers={"Authorization": f"token {server.token}"})
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"JupyterLab not serving after {SERVER_START_TIMEOUT} s:\n{server.log_tail()}")
+
+
+def _count(text: str) -> int:
+    return int(text.replace(",", "").strip())
+
+
+@pytest.mark.timeout(420)
+def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "browser-02.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             timeout=UI_TIMEOUT * 1000)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(UI_TIMEOUT * 1000)
+            try:
+                page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+                page.wait_for_function(KERNEL_READY_JS, timeout=UI_TIMEOUT * 1000)
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                state = page.wait_for_function(RUN_STATE_JS, timeout=RUN_ALL_TIMEOUT * 1000).json_value()
+                assert state is True, f"a cell failed in the browser: {state}"
+
+                # The panel rendered: its controls and its chart image are in the page.
+                panel = page.locator(".slacklab-explore").first
+                panel.scroll_into_view_if_needed()
+                types = panel.locator(".slacklab-event-type select")
+                types.wait_for(state="visible")
+                for control in ("channel", "user", "source", "search", "hide-retries", "interval", "seconds"):
+                    assert panel.locator(f".slacklab-{control}").count() == 1, f"no {control} control"
+                assert panel.locator(".slacklab-export").count() == 1
+                chart = panel.locator("img.slacklab-chart")
+                chart.wait_for(state="visible")
+                page.wait_for_function(
+                    "() => { const img = document.querySelector('.slacklab-explore img.slacklab-chart');"
+                    " return img && img.complete && img.naturalWidth > 300; }")
+                assert "stopped" in panel.locator(".slacklab-status").inner_text()
+                before = _count(panel.locator(".slacklab-shown").inner_text())
+                labels = types.locator("option").all_inner_texts()
+                assert len(labels) > 1 and before > 0, (labels, before)
+
+                # Pick one event type: the count shown becomes that type's count.
+                label = labels[1]  # the second most frequent type; ipywidgets joins "type (n)" with a no-break space
+                parsed = re.fullmatch(r"(.+?)\s\(([\d,]+)\)", label)
+                assert parsed is not None, label
+                event_type, expected = parsed.group(1), _count(parsed.group(2))
+                types.select_option(label=label)
+                page.wait_for_function(
+                    "(before) => { const el = document.querySelector('.slacklab-explore .slacklab-shown');"
+                    " return el && el.textContent.replace(/,/g, '') !== String(before); }", arg=before)
+                after = _count(panel.locator(".slacklab-shown").inner_text())
+                assert after == expected < before, (label, before, after)
+                assert f"type {event_type}" in panel.locator(".slacklab-count").inner_text()
+                panel.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)  # let the new chart image paint before the screenshot
+            finally:
+                page.screenshot(path=str(screenshot))
+                with contextlib.suppress(Exception):  # an extra artifact; never hide the real failure
+                    page.locator(".slacklab-explore").first.screenshot(
+                        path=str(ARTIFACTS / "browser-02-panel.png"), timeout=5000)
+        finally:
+            browser.close()
