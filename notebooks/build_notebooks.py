@@ -461,14 +461,14 @@ plots.plot_latency(cap);  # how long the listener took to ack
 live.md("""
 ## Stop
 
-Let the scenario finish, then stop. `panel.stop()` stops following the capture; the panel stays
-usable (its filters still work on what was captured). `cap.stop()` stops the listener and the
-simulator it started.
+Let the scenario finish, then stop. `cap.stop()` stops the listener and the simulator it started;
+`panel.stop()` draws the panel one last time and stops following the capture. The panel stays usable:
+its filters still work on what was captured.
 """)
 live.code("""
 cap.wait_for(300, timeout=30)
-panel.stop()
 cap.stop()
+panel.stop()
 cap
 """)
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .filters import NONE_LABEL, label_counts
 
@@ -366,6 +367,7 @@ def plot_timeline_counts(
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("received (UTC)")
     ax.set_ylabel(f"per {format_interval(step)}")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper left", fontsize="x-small", ncols=min(4, len(counts.columns)), frameon=False)
     ax.set_ylim(0, max(1, int(bottom.max())) * 1.3)  # room for the legend
     return ax
@@ -385,6 +387,7 @@ def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes
                 label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})")
     ax.set_xlabel("milliseconds")
     ax.set_ylabel("deliveries")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small", frameon=False)
     return ax
 

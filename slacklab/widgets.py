@@ -79,6 +79,9 @@ REFRESH_SECONDS = 0.5
 INTERVAL_CHOICES = ("auto", "100ms", "500ms", "1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
 _SHOWN_COLUMNS = ("received_at", "source", "event_type", "channel", "user", "retry_attempt", "ack_ms", "text")
 _MAX_PICKER_CHOICES = 200
+CHART_DPI = 96
+ANY = ""
+"""The value of a channel, user or source picker that filters nothing."""
 _counter = itertools.count(1)
 
 
@@ -330,13 +333,15 @@ def _rows_html(df: pd.DataFrame, max_rows: int) -> str:
 def _counts_html(counts: pd.DataFrame) -> str:
     if counts.empty:
         return "<div class='slacklab-counts'><i>no deliveries</i></div>"
-    head = "<tr><th style='text-align:left'>event type</th><th>deliveries</th><th>events</th><th>retries</th></tr>"
+    pad = "padding:0 6px"
+    head = "".join(f"<th style='{pad};text-align:{a}'>{h}</th>" for h, a in
+                   (("event type", "left"), ("deliveries", "right"), ("events", "right"), ("retries", "right")))
     body = "".join(
-        f"<tr><td>{_cell(t, 40)}</td><td align='right'>{r.deliveries:,}</td>"
-        f"<td align='right'>{r.events:,}</td><td align='right'>{r.retries:,}</td></tr>"
+        f"<tr><td style='{pad}'>{_cell(t, 40)}</td><td style='{pad}' align='right'>{r.deliveries:,}</td>"
+        f"<td style='{pad}' align='right'>{r.events:,}</td><td style='{pad}' align='right'>{r.retries:,}</td></tr>"
         for t, r in counts.iterrows()
     )
-    return f"<div class='slacklab-counts'><table style='{_TABLE_STYLE}'>{head}{body}</table></div>"
+    return f"<div class='slacklab-counts'><table style='{_TABLE_STYLE}'><tr>{head}</tr>{body}</table></div>"
 
 
 def _nice_step(span: float) -> float:
@@ -395,7 +400,7 @@ class ExplorePanel:
         self.counts = counts_by_type(pd.DataFrame(columns=["event_type", "event_key", "retry_attempt"]))
         self.last_error: str | None = None
         self._following = not self._source.finished
-        self._figure = Figure(figsize=(7.5, 3.0), layout="constrained")
+        self._figure = Figure(figsize=(8.6, 3.0), layout="constrained")
         self._build(interval, export_path)
         self.refresh()
         self._refresher: Refresher | None = Refresher(
@@ -408,22 +413,26 @@ class ExplorePanel:
     # ------------------------------------------------------------ widgets
 
     def _build(self, interval: str, export_path: str) -> None:
-        wide = {"description_width": "70px"}
+        label = {"description_width": "80px"}
+        picker = w.Layout(width="270px")
         c: dict[str, w.Widget] = {
-            "types": w.SelectMultiple(options=[], rows=7, description="event type", style=wide,
+            "types": w.SelectMultiple(options=[], rows=8, description="event type", style=label,
                                       layout=w.Layout(width="330px")),
-            "channel": w.Dropdown(options=[("any", None)], description="channel", style=wide),
-            "user": w.Dropdown(options=[("any", None)], description="user", style=wide),
-            "source": w.Dropdown(options=[("both", None), ("socket", "socket"), ("http", "http")],
-                                 description="source", style=wide),
-            "search": w.Text(placeholder="text or payload contains…", description="search", style=wide,
-                             continuous_update=True),
-            "hide_retries": w.Checkbox(value=False, description="hide retries", indent=False),
+            "channel": w.Dropdown(options=[("any", ANY)], value=ANY, description="channel", style=label,
+                                  layout=picker),
+            "user": w.Dropdown(options=[("any", ANY)], value=ANY, description="user", style=label, layout=picker),
+            "source": w.Dropdown(options=[("both", ANY), ("socket", "socket"), ("http", "http")], value=ANY,
+                                 description="source", style=label, layout=picker),
+            "search": w.Text(placeholder="text or payload contains…", description="search", style=label,
+                             continuous_update=True, layout=picker),
+            "hide_retries": w.Checkbox(value=False, description="hide retries", indent=False,
+                                       layout=w.Layout(width="110px")),
             "interval": w.Dropdown(options=INTERVAL_CHOICES if interval in INTERVAL_CHOICES
                                    else (interval, *INTERVAL_CHOICES), value=interval,
-                                   description="interval", style=wide),
+                                   description="interval", style={"description_width": "50px"},
+                                   layout=w.Layout(width="160px")),
             "time": w.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.1, description="seconds",
-                                       continuous_update=False, readout_format=".1f", style=wide,
+                                       continuous_update=False, readout_format=".1f", style=label,
                                        layout=w.Layout(width="480px")),
         }
         self.controls = c
@@ -435,27 +444,32 @@ class ExplorePanel:
         self._status = w.HTML().add_class("slacklab-status-line")
         self._time_label = w.HTML()
         self._count = w.HTML().add_class("slacklab-count")
-        self._chart = w.Image(format="png", layout=w.Layout(width="720px")).add_class("slacklab-chart")
+        width, height = self._figure.get_size_inches() * CHART_DPI
+        self._chart = w.Image(format="png", layout=w.Layout(width="100%", max_width=f"{width:.0f}px"))
+        self._chart.add_class("slacklab-chart")
         self._counts_html = w.HTML()
         self._rows = w.HTML()
-        self._export_path = w.Text(value=export_path, description="CSV file", style=wide,
+        self._export_path = w.Text(value=export_path, description="CSV file", style=label,
                                    layout=w.Layout(width="380px"))
         self._export_button = w.Button(description="Export CSV", icon="download",
                                        tooltip="write the filtered rows as safe CSV")
         self._export_button.add_class("slacklab-export")
         self._export_message = w.HTML()
         self._export_button.on_click(lambda _button: self._on_export())
+        wrap = {"flex_flow": "row wrap", "align_items": "flex-start"}
         pickers = w.VBox([c["channel"], c["user"], c["source"], c["search"],
                           w.HBox([c["hide_retries"], c["interval"]])])
+        counts = w.Box([self._counts_html], layout=w.Layout(max_height=f"{height:.0f}px", overflow="auto",
+                                                            margin="0 0 0 12px"))
         self.widget = w.VBox(
             [
                 self._status,
-                w.HBox([c["types"], pickers]),
-                w.HBox([c["time"], self._time_label]),
+                w.HBox([c["types"], pickers, counts], layout=w.Layout(**wrap)),
+                w.HBox([c["time"], self._time_label], layout=w.Layout(**wrap)),
                 self._count,
-                w.HBox([self._chart, self._counts_html]),
+                self._chart,
                 self._rows,
-                w.HBox([self._export_path, self._export_button, self._export_message]),
+                w.HBox([self._export_path, self._export_button, self._export_message], layout=w.Layout(**wrap)),
             ],
             layout=w.Layout(border="1px solid #ddd", padding="6px"),
         ).add_class("slacklab-explore")
@@ -513,12 +527,12 @@ class ExplorePanel:
                 end = self._t0 + pd.Timedelta(seconds=high)
         return Filters(
             event_types=tuple(c["types"].value),
-            channel=c["channel"].value,
-            user=c["user"].value,
+            channel=c["channel"].value or None,
+            user=c["user"].value or None,
             text=c["search"].value,
             start=start,
             end=end,
-            source=c["source"].value,
+            source=c["source"].value or None,
             hide_retries=c["hide_retries"].value,
         )
 
@@ -539,7 +553,8 @@ class ExplorePanel:
                     if key == "event_types":
                         value = (value,) if isinstance(value, str) else tuple(value)
                         self._ensure_options(widget, value)
-                    elif key in ("channel", "user") and value is not None:
+                    elif key in ("channel", "user", "source"):
+                        value = ANY if value is None else value
                         self._ensure_options(widget, (value,))
                     elif key == "interval" and value not in widget.options:
                         widget.options = (*widget.options, value)
@@ -641,7 +656,7 @@ class ExplorePanel:
         events = int(self.counts["events"].sum()) if not self.counts.empty else 0
         retries = int(self.counts["retries"].sum()) if not self.counts.empty else 0
         self._set(self._count, "value", (
-            f"<div class='slacklab-count'>showing <b class='slacklab-shown'>{len(shown):,}</b> of "
+            f"<div>showing <b class='slacklab-shown'>{len(shown):,}</b> of "
             f"{len(frame):,} deliveries · {events:,} events · {retries:,} retries"
             f" · <i>{html.escape(mask_text(filters.describe()))}</i></div>"
         ))
@@ -663,7 +678,7 @@ class ExplorePanel:
         self._figure.clear()
         ax = self._figure.add_subplot()
         plot_timeline_counts(counts, ax=ax, colors=self._colors)
-        self._chart.value = figure_png(self._figure)
+        self._chart.value = figure_png(self._figure, dpi=CHART_DPI)
         self._chart_png_key = key
 
     def _update_choices(self, frame: pd.DataFrame) -> None:
@@ -680,9 +695,9 @@ class ExplorePanel:
             widget = c[name]
             values = sorted(label_counts(frame, what, limit=_MAX_PICKER_CHOICES).index)
             current = widget.value
-            if current is not None and current not in values:
+            if current and current not in values:
                 values.append(current)
-            wanted = [("any", None), *((v, v) for v in values)]
+            wanted = [("any", ANY), *((v, v) for v in values)]
             if list(widget.options) != wanted:
                 with widget.hold_sync():
                     widget.options = wanted

@@ -5,7 +5,6 @@ minute, stopping what it started. The exercise solutions pass their checks."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 import time
@@ -50,18 +49,10 @@ def load_generator():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A ``python3`` kernelspec that runs *this* interpreter, first on JUPYTER_PATH; a clean environment."""
-    jupyter_path = tmp_path_factory.mktemp("jupyter")
-    spec = jupyter_path / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }))
+def kernel_env(kernelspec_dir: Path) -> Iterator[None]:
+    """This interpreter's kernel as ``python3``, matplotlib headless, and no Slack credentials."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", str(jupyter_path))
+        mp.setenv("JUPYTER_PATH", str(kernelspec_dir))
         mp.setenv("MPLBACKEND", "Agg")
         mp.setenv("JUPYTER_PLATFORM_DIRS", "1")
         mp.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")

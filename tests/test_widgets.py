@@ -231,7 +231,7 @@ class TestPanel:
         assert panel.controls["types"].options == tuple(
             (f"{t} ({n})", t) for t, n in event_type_counts(df).items()
         )
-        assert [v for _, v in panel.controls["channel"].options] == [None, "C0", "C1", "C2"]
+        assert [v for _, v in panel.controls["channel"].options] == ["", "C0", "C1", "C2"]
         assert panel.counts.equals(counts_by_type(df))
         assert bytes(panel._chart.value).startswith(b"\x89PNG")
         assert "200</b> of 200 deliveries" in panel._count.value
