@@ -487,13 +487,9 @@ requests, like Slack's) to a local receiver.
 """)
 http_vs_socket.code("""
 import slacklab
-from slacklab import plots
-from slacklab.compare import compare
 from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
-from slacklab.receiver import receive_http
-from slacklab.scenario import build_scenario
 
-scenario = build_scenario(seed=3, events=120, duration=30)
+scenario = slacklab.build_scenario(seed=3, events=120, duration=30)
 scenario
 """)
 http_vs_socket.md("""
@@ -514,7 +510,7 @@ A local receiver plays your app's Request URL. With the signing secret it checks
 `url_verification` challenge; then come the events, each signed.
 """)
 http_vs_socket.code("""
-http_cap = receive_http(signing_secret=FAKE_SIGNING_SECRET)
+http_cap = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET)
 with HttpDelivery(scenario, http_cap.url, speed=10) as sender:
     sender.wait_done(timeout=30)
 http_cap
@@ -565,7 +561,7 @@ that came under different ids) and says what only one side saw. Displayed, it sh
 chart; `comparison.by_type`, `.only_a`, `.only_b` are DataFrames.
 """)
 http_vs_socket.code("""
-comparison = compare(socket_cap, http_cap, labels=("socket", "http"))
+comparison = slacklab.compare(socket_cap, http_cap, labels=("socket", "http"))
 comparison
 """)
 http_vs_socket.code("""
@@ -575,7 +571,7 @@ http_vs_socket.md("""
 Deliveries per event type, side by side (retries included — `by="events"` counts each event once):
 """)
 http_vs_socket.code("""
-plots.plot_comparison(http_cap, socket_cap, labels=("HTTP", "Socket Mode"));
+slacklab.plot_comparison(http_cap, socket_cap, labels=("HTTP", "Socket Mode"));
 """)
 http_vs_socket.md("""
 ## Retries over HTTP
@@ -598,8 +594,8 @@ def sometimes_slow(row):
     return None
 
 
-slow_cap = receive_http(signing_secret=FAKE_SIGNING_SECRET, respond=sometimes_slow)
-with HttpDelivery(build_scenario(seed=3, events=30, duration=10), slow_cap.url, speed=10, timeout=1.0,
+slow_cap = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET, respond=sometimes_slow)
+with HttpDelivery(slacklab.build_scenario(seed=3, events=30, duration=10), slow_cap.url, speed=10, timeout=1.0,
                   retry_delays=(0.1, 0.5, 1.0)) as sender:
     sender.wait_done(timeout=40)
 slow_cap.df.query("retry_attempt > 0")[["event_id", "event_type", "retry_attempt", "retry_reason"]]
