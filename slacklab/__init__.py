@@ -40,8 +40,14 @@ _EXPORTS: dict[str, str] = {
     "plot_latency": "plots",
     "plot_comparison": "plots",
     "read_http_log": "httplog",
+    "load_log": "httplog",
     "receive_http": "receiver",
+    "HttpReceiver": "receiver",
+    "Reply": "receiver",
+    "HttpDelivery": "http_delivery",
+    "FAKE_SIGNING_SECRET": "http_delivery",
     "compare": "compare",
+    "Comparison": "compare",
     "SlacklabError": "errors",
     "TokenError": "errors",
     "SlackAPIError": "errors",
@@ -72,10 +78,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .export import to_csv
     from .journal import load
     from .listener import Listener
-    from .compare import compare
-    from .httplog import read_http_log
+    from .compare import Comparison, compare
+    from .http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
+    from .httplog import load_log, read_http_log
     from .plots import plot_comparison, plot_event_types, plot_latency, plot_timeline
-    from .receiver import receive_http
+    from .receiver import HttpReceiver, Reply, receive_http
     from .scenario import Scenario, ScenarioBuilder, ScenarioItem, build_scenario
     from .session import listen
     from .simulator import Simulator

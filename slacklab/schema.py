@@ -30,7 +30,7 @@ trigger_id         slash command / interactivity trigger
 retry_attempt      0 for the first delivery, then 1, 2, 3
 retry_reason       ``timeout`` (Socket Mode), ``http_timeout``… (HTTP)
 ack_ms             Socket Mode: receipt to ack sent, in milliseconds
-signature          HTTP: ``valid``/``invalid``/``stale``/``missing``/``unchecked``
+signature          HTTP: ``valid``/``invalid``/``stale``/``missing``/``unchecked``/``unverifiable``
 http_status        HTTP: the response status recorded
 response_ms        HTTP: the response time recorded
 payload            the whole payload as JSON, secrets masked
@@ -39,6 +39,7 @@ payload            the whole payload as JSON, secrets masked
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
@@ -108,11 +109,12 @@ def event_time_seconds(value: Any) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError):
         return None
-    if seconds != seconds or seconds <= 0:  # NaN or nonsense
+    if not math.isfinite(seconds) or seconds <= 0:  # NaN, infinity or nonsense
         return None
     while seconds > 1e11:  # milliseconds or microseconds, not seconds
         seconds /= 1000.0
-    return seconds
+    # pandas' nanosecond timestamps end in 2262 (~9.2e9 s): anything later is garbage, not a time.
+    return seconds if seconds < 9e9 else None
 
 
 def payload_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,8 @@ class TestSchema:
 
     @pytest.mark.parametrize(("raw", "expected"), [(1610241741, 1610241741.0), ("1610241741", 1610241741.0),
                                                     (1515449522000016, 1515449522.000016), (None, None),
-                                                    ("x", None), (True, None), (-5, None)])
+                                                    ("x", None), (True, None), (-5, None),
+                                                    (9223372036854778, None), (float("inf"), None)])
     def test_event_time(self, raw: object, expected: float | None) -> None:
         got = event_time_seconds(raw)
         assert got == pytest.approx(expected) if expected else got is None
