@@ -211,31 +211,65 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _load_any(path: str, signing_secret: str | None = None) -> Capture:
-    """A journal or an HTTP request log, whichever ``path`` is."""
-    from .errors import LogFormatError
-    from .journal import load
-
-    try:
-        return load(path)
-    except LogFormatError as journal_error:
-        from .httplog import read_http_log
-
-        try:
-            return read_http_log(path, signing_secret=signing_secret)
-        except LogFormatError as log_error:
-            raise LogFormatError(
-                path, None, f"neither a slacklab journal ({journal_error.problem}) nor an HTTP log ({log_error.problem})"
-            ) from None
-
-
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     dest = Path(args.output)
     _refuse_existing(dest, args.force)
-    capture = _load_any(args.input)
+    from .httplog import load_log
+
+    capture = load_log(args.input, signing_secret=_env_secret())
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     capture.to_csv(dest, view=args.view, columns=columns)
     out.write(f"wrote {dest} ({len(capture)} deliveries, {capture.n_events} events)\n")
+    return 0
+
+
+def _env_secret() -> str | None:
+    """The signing secret, from the environment only (a command-line argument shows in `ps`)."""
+    import os
+
+    return os.environ.get("SLACK_SIGNING_SECRET", "").strip() or None
+
+
+def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from .compare import compare
+    from .httplog import load_log
+
+    secret = _env_secret()
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    a, b = load_log(args.a, signing_secret=secret), load_log(args.b, signing_secret=secret)
+    result = compare(a, b, labels=labels, include_rejected=args.include_rejected, signing_secret=secret)
+    out.write(repr(result) + "\n")
+    if args.out:
+        dest = Path(args.out)
+        _refuse_existing(dest, args.force)
+        if dest.suffix.lower() in (".html", ".htm"):
+            result.to_html(dest)
+        else:
+            result.to_csv(dest)
+        out.write(f"wrote {dest}\n")
+    return 0
+
+
+def _cmd_receive(args: argparse.Namespace, out: TextIO) -> int:
+    from .receiver import receive_http
+
+    if args.log:
+        _refuse_existing(Path(args.log), args.force)
+    capture = receive_http(
+        args.port, signing_secret=_env_secret(), log=args.log, host=args.host, path=args.path, max_body=args.max_body
+    )
+    out.write(
+        f"receiving Slack's HTTP deliveries at {capture.url}\n"
+        + ("  signatures checked with SLACK_SIGNING_SECRET\n" if _env_secret() else
+           "  SLACK_SIGNING_SECRET not set: signatures are recorded as 'unchecked'\n")
+        + (f"  raw requests logged to {args.log} (mode 0600; holds raw payloads)\n" if args.log else "")
+        + "  Ctrl+C to stop\n"
+    )
+    try:
+        _run_until(capture, _Progress(out), count=args.count, duration=args.duration)
+    finally:
+        capture.stop()
+    _summary_table(capture, out)
     return 0
 
 
@@ -280,6 +314,26 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--columns", help="comma-separated columns, in order (default: all)")
     exp.add_argument("--force", action="store_true", help="overwrite the output file")
     exp.set_defaults(func=_cmd_export)
+
+    cmp_ = sub.add_parser("compare", help="compare two captures (journal, HAR, ngrok export, receiver log)")
+    cmp_.add_argument("a", help="first capture, e.g. a Socket Mode journal")
+    cmp_.add_argument("b", help="second capture, e.g. an HTTP log (signatures checked with SLACK_SIGNING_SECRET)")
+    cmp_.add_argument("--labels", help="names for the two sides, e.g. socket,http")
+    cmp_.add_argument("--include-rejected", action="store_true", help="keep requests that failed signature checks")
+    cmp_.add_argument("--out", help="write the line-up as .csv, or a full report as .html")
+    cmp_.add_argument("--force", action="store_true", help="overwrite the output file")
+    cmp_.set_defaults(func=_cmd_compare)
+
+    rec = sub.add_parser("receive", help="a local HTTP endpoint for Slack's deliveries (signatures: SLACK_SIGNING_SECRET)")
+    rec.add_argument("--port", type=int, default=3000)
+    rec.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; a tunnel forwards to it)")
+    rec.add_argument("--path", default="/slack/events")
+    rec.add_argument("--log", help="record raw requests here (JSON Lines, mode 0600)")
+    rec.add_argument("--max-body", type=int, default=1_000_000, help="refuse larger bodies with 413")
+    rec.add_argument("--count", type=int, help="stop after this many deliveries")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.add_argument("--force", action="store_true", help="append to an existing log")
+    rec.set_defaults(func=_cmd_receive)
     return parser
 
 

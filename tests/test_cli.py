@@ -75,3 +75,47 @@ def test_simulate_serves_and_python_dash_m_works() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "export SLACK_API_URL=http://127.0.0.1:" in proc.stdout
     assert "export SLACK_APP_TOKEN=xapp-1-A0SIMAPP-0000-SIMULATED" in proc.stdout
+
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def test_compare_the_sample_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slacklab.http_delivery import FAKE_SIGNING_SECRET
+
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", FAKE_SIGNING_SECRET)
+    report = tmp_path / "report.html"
+    code, text = run("compare", str(DATA / "sample_socket.jsonl"), str(DATA / "sample_http.jsonl"),
+                     "--labels", "socket,http", "--out", str(report))
+    assert code == 0, text
+    assert "<Comparison socket vs http" in text and "matched" in text
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
+    assert FAKE_SIGNING_SECRET not in report.read_text()
+    code, _ = run("compare", str(DATA / "sample_socket.jsonl"), str(DATA / "sample_http.jsonl"), "--out", str(report))
+    assert code == 2  # exists, no --force
+
+
+def test_receive_records_a_delivery(tmp_path: Path) -> None:
+    import threading
+    import time
+    import urllib.request
+
+    from slacklab.receiver import receive_http  # noqa: F401  (the CLI imports it lazily)
+
+    out = io.StringIO()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(
+        ["receive", "--port", "0", "--duration", "3", "--log", str(tmp_path / "r.jsonl")], out=out)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "http://127.0.0.1:" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    url = out.getvalue().split("receiving Slack's HTTP deliveries at ")[1].split()[0]
+    body = b'{"type":"url_verification","challenge":"abc123","token":"fake"}'
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert b"abc123" in resp.read()
+    thread.join(15)
+    assert result == [0]
+    assert "url_verification" in out.getvalue()
+    assert (tmp_path / "r.jsonl").stat().st_mode & 0o077 == 0
