@@ -32,6 +32,9 @@ LAYERS: dict[str, str] = {
     "journal": "data",
     "export": "data",
     "httplog": "data",
+    "httprequest": "data",
+    "har": "data",
+    "ngrok": "data",
     "compare": "data",
     "listener": "io",
     "loopthread": "io",
@@ -60,9 +63,10 @@ FORBIDDEN_OUTSIDE: dict[str, set[str]] = {
     "entry": set(),
 }
 # Pairs that must never import each other even within a layer.
-NEVER = {("listener", "simulator"), ("simulator", "listener")}
+SIMULATOR_PARTS = {"simulator", "simapi", "simsocket", "playback", "loopthread"}
+NEVER = {("listener", part) for part in SIMULATOR_PARTS} | {(part, "listener") for part in SIMULATOR_PARTS}
 # The ui layer reads data only.
-UI_MAY_NOT = {"listener", "simulator", "receiver", "http_delivery"}
+UI_MAY_NOT = {"listener", "receiver", "http_delivery"} | SIMULATOR_PARTS
 
 
 def imports_of(path: Path) -> set[str]:
