@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "plots": "ui",
     "filters": "ui",
     "widgets": "ui",
+    "refresher": "ui",
     "session": "entry",
     "cli": "entry",
     "__init__": "entry",
