@@ -7,7 +7,8 @@
     panel.df                        # the rows that pass the filters, for the next cell
     panel.set_filters(event_types=["message"], hide_retries=True)
     panel.export_csv("slacklab-out/messages.csv")
-    panel.stop()                    # stop refreshing; the last view stays on screen
+    panel.stop()                    # stop following the capture; the panel stays usable
+    panel.close()                   # end its thread and remove it from the notebook
 
 The panel is a view of :class:`slacklab.filters.Filters` (the model): its
 controls only say which filters are set, and everything it shows is
@@ -33,9 +34,12 @@ panel, and how the loop is exposed changes between ipykernel releases. Widget
 state updates (``widget.value = ...``), on the other hand, are comm messages
 that ipykernel sends safely from any thread; the panel never uses an
 ``Output`` widget or ``print`` from the thread (both land in whatever cell
-is running). This works the same in JupyterLab, in VS Code and under
-``nbclient``. When every view of the panel is gone (its cell was re-run or
-cleared) the refresher pauses; showing the panel again resumes it.
+is running). This works the same in JupyterLab (``tests/test_browser.py``)
+and under ``nbclient`` (``tests/test_notebooks.py``). The refresher changes
+a control only when its choices change (a new event type or channel), so it
+seldom touches a widget the user is using. When every view of the panel is
+gone (its cell was re-run or cleared) the refresher pauses; showing the panel
+again resumes it.
 """
 
 from __future__ import annotations
@@ -45,10 +49,8 @@ import itertools
 import logging
 import math
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .export import to_csv
-from .filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
+from .filters import Filters, label_counts, time_span, to_utc
 from .plots import assign_colors, figure_png, format_interval, plot_timeline_counts, timeline_counts
 from .redact import mask_text
+from .refresher import REFRESH_SECONDS, Refresher, Throttle
 from .table import counts_by_type
 
 try:
@@ -69,12 +72,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'slacklab.explore needs ipywidgets and a Jupyter kernel: pip install "slacklab[notebook]"'
     ) from exc
 
-__all__ = ["REFRESH_SECONDS", "ExplorePanel", "Refresher", "Throttle", "explore"]
+__all__ = ["ExplorePanel", "explore"]
 
 log = logging.getLogger("slacklab.widgets")
-
-REFRESH_SECONDS = 0.5
-"""Default shortest time between two redraws of a panel."""
 
 INTERVAL_CHOICES = ("auto", "100ms", "500ms", "1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
 _SHOWN_COLUMNS = ("received_at", "source", "event_type", "channel", "user", "retry_attempt", "ack_ms", "text")
@@ -83,140 +83,6 @@ CHART_DPI = 96
 ANY = ""
 """The value of a channel, user or source picker that filters nothing."""
 _counter = itertools.count(1)
-
-
-# ------------------------------------------------------------ refreshing
-
-
-@dataclass
-class Throttle:
-    """When the next redraw may start: at most one per ``min_interval`` seconds, busy at most ``busy`` of the time.
-
-    Pure bookkeeping fed with monotonic times: call :meth:`delay` before a
-    redraw and :meth:`record` after it.
-    """
-
-    min_interval: float = REFRESH_SECONDS
-    busy: float = 0.5
-    next_at: float = float("-inf")
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before the next redraw may start (0 when it may start now)."""
-        return max(0.0, self.next_at - now)
-
-    def record(self, started: float, finished: float) -> None:
-        """A redraw ran from ``started`` to ``finished``; push the next one back accordingly."""
-        took = max(0.0, finished - started)
-        self.next_at = max(started + self.min_interval, finished + took * (1.0 / self.busy - 1.0))
-
-
-class Refresher:
-    """A daemon thread that calls ``tick(requested)`` when asked to, or every ``poll`` seconds.
-
-    ``requested`` is True when :meth:`request` was called since the last
-    tick (a control changed), False for a poll (``poll=None``: never poll).
-    Ticks never overlap and follow the :class:`Throttle`; requests made while
-    waiting merge into one tick. A tick that raises is logged and the thread
-    goes on. Call :meth:`close` to end the thread.
-    """
-
-    def __init__(
-        self,
-        tick: Callable[[bool], None],
-        *,
-        poll: float | None,
-        throttle: Throttle | None = None,
-        name: str = "slacklab-refresher",
-    ) -> None:
-        self._tick = tick
-        self._poll = poll
-        self.throttle = throttle or Throttle()
-        self._cond = threading.Condition()
-        self._requested = False
-        self._paused = False
-        self._closed = False
-        self.ticks = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        """True until :meth:`close` has ended the thread."""
-        return self._thread.is_alive()
-
-    @property
-    def paused(self) -> bool:
-        """True while ticks are held back (:meth:`pause`)."""
-        return self._paused
-
-    @property
-    def poll(self) -> float | None:
-        """Seconds between unrequested ticks (``None``: tick only on :meth:`request`)."""
-        return self._poll
-
-    @poll.setter
-    def poll(self, seconds: float | None) -> None:
-        with self._cond:
-            self._poll = seconds
-            self._cond.notify_all()
-
-    def request(self) -> None:
-        """Ask for a tick soon (safe from any thread; many requests make one tick)."""
-        with self._cond:
-            self._requested = True
-            self._cond.notify_all()
-
-    def pause(self) -> None:
-        """Hold ticks back until :meth:`resume` (requests are kept)."""
-        with self._cond:
-            self._paused = True
-
-    def resume(self) -> None:
-        """Tick again, starting with one right away."""
-        with self._cond:
-            self._paused = False
-            self._requested = True
-            self._cond.notify_all()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """End the thread, waiting up to ``timeout`` seconds for a running tick. Safe to call twice."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _wait(self) -> bool | None:
-        """Wait for a reason to tick: True (requested), False (poll), None (closed)."""
-        with self._cond:
-            while True:
-                timeout = None if self._paused else self._poll
-                woke = self._cond.wait_for(
-                    lambda: self._closed or (self._requested and not self._paused), timeout=timeout
-                )
-                if self._closed:
-                    return None
-                if woke or not self._paused:
-                    return self._requested
-
-    def _run(self) -> None:
-        while True:
-            if self._wait() is None:
-                return
-            delay = self.throttle.delay(time.monotonic())
-            if delay > 0:
-                with self._cond:
-                    if self._cond.wait_for(lambda: self._closed, timeout=delay):
-                        return
-            with self._cond:
-                requested, self._requested = self._requested, False
-            started = time.monotonic()
-            try:
-                self._tick(requested)
-            except Exception:  # keep refreshing; the panel shows the error itself
-                log.exception("slacklab panel refresh failed")
-            self.ticks += 1
-            self.throttle.record(started, time.monotonic())
 
 
 # ------------------------------------------------------------ sources
@@ -261,37 +127,35 @@ class _Source:
             return (len(self.frame),)  # type: ignore[arg-type]
         return (len(self.capture), getattr(self.capture, "state", ""))
 
-    def status_html(self) -> str:
-        """The status line of a capture: state, rate, last ack, connections."""
-        cap = self.capture
-        if cap is None:
-            return ""
-        summary = cap._summary() if hasattr(cap, "_summary") else {}
-        state = str(getattr(cap, "state", "?"))
-        colour = {"listening": "#2e7d32", "receiving": "#2e7d32", "failed": "#c62828"}.get(state, "#ef6c00")
-        if state in ("stopped", "loaded", "idle"):
-            colour = "#616161"
-        parts = [f"<b style='color:{colour}'>● {html.escape(state)}</b>", html.escape(self.label)]
-        parts.append(f"{len(cap):,} deliveries / {getattr(cap, 'n_events', 0):,} events")
-        if getattr(cap, "running", False):
-            parts.append(f"{cap.rate():.1f} events/s")
-        if summary.get("last_ack_ms") is not None:
-            parts.append(f"last ack {summary['last_ack_ms']:.1f} ms")
-        if summary.get("connections"):
-            parts.append(f"{summary['open']} open / {summary['connections']} connections")
-        if summary.get("problems"):
-            parts.append(f"{summary['problems']} problems")
-        text = " · ".join(parts)
-        detail = summary.get("detail") or ""
-        notes = summary.get("notes") or []
-        if detail:
-            text += f"<br><i>{html.escape(mask_text(str(detail)))}</i>"
-        if notes:
-            text += f"<br><span style='color:#ef6c00'>⚠ {html.escape(mask_text(str(notes[-1])))}</span>"
-        return f"<div class='slacklab-status'>{text}</div>"
-
 
 # ------------------------------------------------------------ HTML pieces
+
+
+def _status_html(cap: Any, label: str) -> str:
+    """The status line of a capture: state, size, rate, last ack, connections, the latest note."""
+    summary = cap._summary() if hasattr(cap, "_summary") else {}
+    state = str(getattr(cap, "state", "?"))
+    colour = {"listening": "#2e7d32", "receiving": "#2e7d32", "failed": "#c62828"}.get(state, "#ef6c00")
+    if state in ("stopped", "loaded", "idle"):
+        colour = "#616161"
+    parts = [f"<b style='color:{colour}'>● {html.escape(state)}</b>", html.escape(label)]
+    parts.append(f"{len(cap):,} deliveries / {getattr(cap, 'n_events', 0):,} events")
+    if getattr(cap, "running", False):
+        parts.append(f"{cap.rate():.1f} deliveries/s")
+    if summary.get("last_ack_ms") is not None:
+        parts.append(f"last ack {summary['last_ack_ms']:.1f} ms")
+    if summary.get("connections"):
+        parts.append(f"{summary['open']} open / {summary['connections']} connections")
+    if summary.get("problems"):
+        parts.append(f"{summary['problems']} problems")
+    text = " · ".join(parts)
+    detail = summary.get("detail") or ""
+    notes = summary.get("notes") or []
+    if detail:
+        text += f"<br><i>{html.escape(mask_text(str(detail)))}</i>"
+    if notes:
+        text += f"<br><span style='color:#ef6c00'>⚠ {html.escape(mask_text(str(notes[-1])))}</span>"
+    return f"<div class='slacklab-status'>{text}</div>"
 
 
 def _cell(value: Any, width: int = 80) -> str:
@@ -631,7 +495,7 @@ class ExplorePanel:
             if requested or (self._following and self._source.version() != self._drawn_version):
                 self.refresh()
             elif self._following and self.last_error is None:
-                self._set(self._status, "value", self._source.status_html())
+                self._set(self._status, "value", _status_html(self._source.capture, self._source.label))
             if self._following and self._source.finished and self._source.version() == self._drawn_version:
                 self._stop_following()  # nothing more will arrive
 
@@ -665,7 +529,7 @@ class ExplorePanel:
         self._set(self._time_label, "value", self._time_text())
         self.shown = len(shown)
         if self._source.is_capture:
-            self._set(self._status, "value", self._source.status_html())
+            self._set(self._status, "value", _status_html(self._source.capture, self._source.label))
         self._drawn_version = version
         self.redraws += 1
 

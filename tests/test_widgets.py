@@ -17,7 +17,8 @@ from slacklab.filters import NONE_LABEL, Filters, label_counts, time_span, to_ut
 from slacklab.plots import event_type_counts
 from slacklab.schema import make_row
 from slacklab.table import counts_by_type, deliveries_frame
-from slacklab.widgets import ExplorePanel, Refresher, Throttle, explore
+from slacklab.refresher import Refresher, Throttle
+from slacklab.widgets import ExplorePanel, explore
 
 from .helpers import event_payload
 
