@@ -17,6 +17,7 @@ tell what kind of credential was there.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ __all__ = [
     "SECRET_HEADERS",
     "mask_headers",
     "mask_json",
+    "mask_json_text",
     "mask_text",
     "register_secret",
 ]
@@ -97,6 +99,48 @@ def mask_json(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_json(v) for v in value]
     return value
+
+
+# Substrings without which mask_text cannot change a string, nor mask_json a key: a
+# superset of every pattern above (JSON escaping cannot create or hide them, as none
+# holds a character JSON escapes), so text free of them needs no masking.
+_TRIGGERS = ("xapp-", "xox", "xwfp-", "ticket=")
+
+
+def _needs_masking(text: str, masked_keys: list[str]) -> bool:
+    """True unless ``text`` (compact JSON whose top-level ``masked_keys`` were masked) is clean."""
+    if text.count("token") != sum("token" in k for k in masked_keys):
+        return True  # a "token" key, "token" field or token= form field somewhere else
+    if text.count("_secret") != sum("_secret" in k for k in masked_keys):
+        return True
+    if any(t in text for t in _TRIGGERS):
+        return True
+    for secret in _extra_secrets:
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped in text:
+            return True
+    return False
+
+
+def mask_json_text(value: Any) -> str:
+    """``json.dumps(mask_json(value))``, compact and not ASCII-escaped, but fast for clean payloads.
+
+    Typical Slack payloads hold secrets only in top-level fields (the deprecated
+    verification ``token``): those are masked in a shallow copy, the copy is
+    serialised once, and the text is checked for anything else that could need
+    masking; only then does it take the full :func:`mask_json` walk. The result
+    is the same text either way.
+    """
+    if type(value) is dict:
+        masked = [k for k, v in value.items() if k in _SECRET_KEYS and isinstance(v, str) and v]
+        shallow = {**value, **dict.fromkeys(masked, MASK)} if masked else value
+        try:
+            text = json.dumps(shallow, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and not _needs_masking(text, masked):
+            return text
+    return json.dumps(mask_json(value), ensure_ascii=False, separators=(",", ":"))
 
 
 def mask_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
