@@ -1,0 +1,76 @@
+"""FrameAppender: appending gives exactly pd.concat's frame, and earlier snapshots never change."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+
+from slacklab.capture import Capture
+from slacklab.scenario import build_scenario
+from slacklab.schema import make_row
+from slacklab.table import FrameAppender, deliveries_frame, empty_frame
+
+
+def _rows(n: int, seed: int = 0) -> list[dict]:
+    items = build_scenario(seed=seed, events=min(n, 200)).items
+    out = []
+    for i in range(n):
+        item = items[i % len(items)]
+        payload = dict(item.payload)
+        payload["event_id" if item.kind == "events_api" else "trigger_id"] = f"X{i}"
+        out.append(make_row(source="socket", kind=item.kind, payload=payload, received_at=1.7e9 + i,
+                            connection="c1", envelope_id=f"e{i}", ack_ms=0.5))
+    return out
+
+
+def test_appending_equals_concat_and_keeps_old_snapshots() -> None:
+    rng = random.Random(1)
+    rows = _rows(2500)
+    for _trial in range(8):
+        appender, expected, snapshots = FrameAppender(), None, []
+        start = empty_frame() if rng.random() < 0.5 else None
+        if start is not None:
+            appender.append(start)
+            expected = start
+        i = 0
+        while i < len(rows):
+            k = rng.choice([1, 3, 40, 700])
+            chunk = [dict(r) for r in rows[i:i + k]]
+            i += k
+            for r in chunk:  # columns that are all empty in a chunk come out as object, not str
+                for col in ("thread_ts", "text", "channel", "event_subtype", "retry_reason"):
+                    if rng.random() < 0.6:
+                        r[col] = None
+            part = deliveries_frame(chunk)
+            got = appender.append(part)
+            expected = part if expected is None else pd.concat([expected, part], ignore_index=True)
+            pd.testing.assert_frame_equal(got, expected)
+            snapshots.append((got, expected.copy()))
+        for got, want in snapshots:
+            pd.testing.assert_frame_equal(got, want)
+
+
+def test_unsupported_columns_fall_back_to_concat() -> None:
+    appender = FrameAppender()
+    a = pd.DataFrame({"x": pd.Categorical(["a", "b"]), "y": [1, 2]})
+    b = pd.DataFrame({"x": pd.Categorical(["b", "c"]), "y": [3, 4]})
+    appender.append(a)
+    pd.testing.assert_frame_equal(appender.append(b), pd.concat([a, b], ignore_index=True))
+
+
+def test_capture_snapshots_grow_without_changing_old_ones() -> None:
+    cap = Capture()
+    rows = _rows(3000, seed=2)
+    first = None
+    for n, row in enumerate(rows, start=1):
+        cap.record_delivery(row)
+        if n in (1, 500, 1200, 3000):
+            df = cap.deliveries()
+            assert len(df) == n and list(df.index) == list(range(n))
+            first = first if first is not None else df.copy()
+    def plain(df: pd.DataFrame) -> pd.DataFrame:  # missing is missing, whether None or NaN
+        return df.astype(object).where(df.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(cap.deliveries()), plain(deliveries_frame(rows)))
+    assert len(first) == 1
