@@ -19,6 +19,8 @@ from slacklab.listener import Listener
 from slacklab.scenario import ScenarioBuilder, build_scenario
 from slacklab.simulator import Simulator
 
+from .helpers import wait_until
+
 FAST = {"ping_interval": 0.5, "ping_timeout": 0.5, "close_timeout": 0.5, "seed": 1}
 
 
@@ -40,14 +42,6 @@ def keys(capture: Capture) -> set[str]:
     return set(capture.events()["event_key"])
 
 
-def wait_until(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
-
 
 def assert_exact(capture: Capture, sim: Simulator) -> None:
     """Every event sent is in the events view exactly once; every delivery is a row."""
@@ -57,6 +51,19 @@ def assert_exact(capture: Capture, sim: Simulator) -> None:
     assert events["event_key"].is_unique
     acked_deliveries = {d["envelope_id"] for d in truth.deliveries if d["acked_at"] is not None}
     assert acked_deliveries <= set(capture.df["envelope_id"])
+    assert_rows_match_truth(capture.df, sim)
+
+
+def assert_rows_match_truth(df: pd.DataFrame, sim: Simulator) -> None:
+    """No phantom or doubled rows: each row is one envelope the simulator sent, with its event and attempt."""
+    sent = {d["envelope_id"]: d for d in sim.truth.deliveries}
+    assert df["envelope_id"].is_unique
+    assert set(df["envelope_id"]) <= set(sent)
+    for envelope_id, key, kind, attempt in zip(df["envelope_id"], df["event_key"], df["kind"],
+                                               df["retry_attempt"], strict=True):
+        assert sent[envelope_id]["event_key"] == key
+        if kind == "events_api":  # only events carry retry_attempt in the frame
+            assert sent[envelope_id]["retry_attempt"] == attempt
 
 
 def test_captures_everything_and_acks_fast(tmp_path: Path) -> None:

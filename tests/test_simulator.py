@@ -26,6 +26,8 @@ from slacklab.redact import mask_text
 from slacklab.scenario import Scenario, ScenarioBuilder, build_scenario
 from slacklab.simulator import APP_TOKEN, Simulator
 
+from .helpers import wait_until
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -118,14 +120,6 @@ def tiny(n: int = 1, step: float = 0.0) -> Scenario:
         b.message(i * step, f"message {i}")
     return b.build()
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 # ------------------------------------------------------------------ handshake

@@ -20,7 +20,7 @@ from slacklab.table import counts_by_type, deliveries_frame
 from slacklab.refresher import Refresher, Throttle
 from slacklab.widgets import ExplorePanel, explore
 
-from .helpers import event_payload
+from .helpers import event_payload, wait_until
 
 T0 = 1_700_000_000.0
 TYPES = ("message", "reaction_added", "app_mention", "member_joined_channel")
@@ -72,14 +72,6 @@ def no_thread_left_behind() -> Iterator[None]:
         time.sleep(0.05)
     raise AssertionError(f"threads left running: {alive}")
 
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # ------------------------------------------------------------ the model
