@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "Scenario": "scenario",
     "ScenarioItem": "scenario",
     "explore": "widgets",
+    "Filters": "filters",
     "plot_event_types": "plots",
     "plot_timeline": "plots",
     "plot_latency": "plots",
@@ -79,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .journal import load
     from .listener import Listener
     from .compare import Comparison, compare
+    from .filters import Filters
     from .http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
     from .httplog import load_log, read_http_log
     from .plots import plot_comparison, plot_event_types, plot_latency, plot_timeline
