@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lab bench samples clean
+.PHONY: demo test lab bench samples wheelhouse clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "slacklab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -33,6 +33,9 @@ bench: $(STAMP)
 
 samples: $(STAMP)
 	$(PY) data/make_samples.py
+
+wheelhouse: $(PY)
+	$(PY) -m pip download --dest wheelhouse '.[notebook]' setuptools pip
 
 clean:
 	rm -rf $(VENV) slacklab-out test-artifacts .pytest_cache
