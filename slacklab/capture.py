@@ -32,7 +32,7 @@ import pandas as pd
 from .protocol import Disconnect, Envelope, Frame, Hello, Malformed, Unknown
 from .redact import mask_text
 from .schema import make_row
-from .table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view
+from .table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view, paused_gc
 
 __all__ = ["Capture"]
 
@@ -243,10 +243,11 @@ class Capture:
                 pending, self._pending = self._pending, []
             # FrameAppender: the same frame as pd.concat([old, new]) but in O(new rows), so a
             # refresh of a million-row capture stays fast (benchmarks/bench_million.py).
-            if self._frame is None:
-                self._frame = self._appender.append(deliveries_frame(pending) if pending else empty_frame())
-            elif pending:
-                self._frame = self._appender.append(deliveries_frame(pending))
+            with paused_gc():
+                if self._frame is None:
+                    self._frame = self._appender.append(deliveries_frame(pending) if pending else empty_frame())
+                elif pending:
+                    self._frame = self._appender.append(deliveries_frame(pending))
             return self._frame
 
     @property

@@ -34,6 +34,7 @@ from typing import IO, Any
 from .capture import Capture
 from .errors import LogFormatError
 from .protocol import Envelope, parse_frame
+from .table import paused_gc
 
 __all__ = ["JournalWriter", "load", "read_journal"]
 
@@ -166,6 +167,14 @@ def load(path: str | Path) -> Capture:
     path = Path(path)
     capture = Capture(source="socket", label=path.name)
     capture.journal_path = path
+    with paused_gc():  # every parsed payload stays alive: collections would only walk them
+        _replay(path, capture)
+    capture.set_state("loaded", f"loaded from {path.name}")
+    return capture
+
+
+def _replay(path: Path, capture: Capture) -> None:
+    """Feed every record of the journal at ``path`` to ``capture``, as the live listener did."""
     pending: dict[tuple[str, str], tuple[Envelope, float, str]] = {}
     for rec in read_journal(path):
         kind = rec["k"]
@@ -190,5 +199,3 @@ def load(path: str | Path) -> Capture:
             capture.note(str(rec.get("text", "")))
     for frame, received, fconn in pending.values():
         capture.record_frame(frame, received_at=received, connection=fconn)
-    capture.set_state("loaded", f"loaded from {path.name}")
-    return capture
