@@ -55,6 +55,7 @@ from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, h
 from .ngrok import read_requests as read_ngrok_requests
 from .redact import mask_text
 from .signing import check_secret
+from .table import paused_gc
 
 __all__ = ["HttpLogWriter", "load_log", "read_http_log"]
 
@@ -301,15 +302,17 @@ def read_http_log(path: str | Path, signing_secret: str | None = None) -> Captur
     """
     path = Path(path)
     tally = _Tally(check_secret(signing_secret))
-    for where, item in _items(path, _read_text(path)):
-        tally.add(where, item)
+    with paused_gc():  # every parsed request stays alive: collections would only walk them
+        for where, item in _items(path, _read_text(path)):
+            tally.add(where, item)
     if tally.bad and len(tally.bad) == tally.total:
         where, _, problem = tally.bad[0].partition(": ")
         raise LogFormatError(path, where, f"no usable entry; the first says: {problem}")
     socket_only = tally.socket_sessions > 0 and tally.http_rows == 0
     capture = Capture(source="socket" if socket_only else "http", label=path.name)
-    for _, _, action in sorted(tally.actions, key=lambda a: (a[0], a[1])):
-        action(capture)
+    with paused_gc():
+        for _, _, action in sorted(tally.actions, key=lambda a: (a[0], a[1])):
+            action(capture)
     for problem in tally.undated:
         capture.record_problem(float("nan"), None, problem)  # no usable time: shown as NaT
     if tally.skipped:
