@@ -336,6 +336,9 @@ class Listener:
 
     async def _handle(self, what: str, conn_id: str, decision: Decision) -> Decision | None:
         conn = self._conns.get(conn_id)
+        if what == "closed":
+            # Its reader is done: forget it, or a long capture keeps every dead socket and its buffers.
+            self._conns.pop(conn_id, None)
         if decision.action is Action.STOP:
             return decision
         if what == "hello":
