@@ -49,8 +49,11 @@ class JournalWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")  # a crash left half a line: start after it, never glued to it
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
         self._lock = threading.Lock()
         self.closed = False
