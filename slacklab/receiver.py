@@ -7,14 +7,16 @@ interactivity here. For every request the receiver:
 1. reads the body (refusing more than ``max_body`` bytes with **413**);
 2. turns it into a delivery row with :func:`slacklab.httprequest.parse_request`
    (the same function :func:`slacklab.httplog.read_http_log` uses);
-3. answers at once: the ``challenge`` for ``url_verification``, **401** when a
+3. decides the answer: the ``challenge`` for ``url_verification``, **401** when a
    signing secret is set and the signature is ``invalid``, ``stale`` or
    ``missing`` (the row is still recorded, with its verdict and status), 400
    for requests that are not Slack's, otherwise **200** with an empty body;
-4. then records the row (with ``http_status`` and ``response_ms``) in the
-   capture and appends the exact raw request to the JSON Lines ``log`` (mode
-   0600; it holds raw payloads), which ``read_http_log(log, signing_secret)``
-   turns back into the same rows.
+4. appends the exact raw request, with that status, to the JSON Lines ``log``
+   (mode 0600; it holds raw payloads) *before* answering, so a request
+   answered 200 is on disk even if the process dies right after;
+   ``read_http_log(log, signing_secret)`` turns it back into the same rows;
+5. answers, then records the row (with ``http_status`` and ``response_ms``,
+   the time to the answer) in the capture.
 
 Nothing downstream (pandas, widgets) runs on the request path, so answers take
 milliseconds. The server is the standard library's ``ThreadingHTTPServer`` in
@@ -374,20 +376,20 @@ class HttpReceiver:
         status, answer, content_type, headers, delay = self._decide(parsed)
         if delay:
             self._stopping.wait(delay)
-        if not handler._answer(status, answer, content_type, headers):
-            log.info("the client went away before the answer (it gave up waiting?)")
         ms = round((time.perf_counter() - started) * 1000.0, 3)
-        if parsed.row is not None:
-            parsed.row.update(http_status=status, response_ms=ms)
-            self.capture.record_delivery(parsed.row)
-        else:
-            self.capture.record_problem(at, None, parsed.problem or "unusable request", request.describe())
-        if self._writer is not None:
+        if self._writer is not None:  # logged (flushed to the OS) before answering: answered => on disk
             try:
                 self._writer.write(CapturedRequest(at, "POST", handler.path, request.headers, body, status, ms))
             except OSError as exc:  # a full disk must not take the receiver down
                 log.error("cannot write the request log: %s", exc)
                 self.capture.note(f"could not write the request log {self._writer.path}: {exc.strerror or exc}")
+        if not handler._answer(status, answer, content_type, headers):
+            log.info("the client went away before the answer (it gave up waiting?)")
+        if parsed.row is not None:
+            parsed.row.update(http_status=status, response_ms=ms)
+            self.capture.record_delivery(parsed.row)
+        else:
+            self.capture.record_problem(at, None, parsed.problem or "unusable request", request.describe())
 
 
 def receive_http(

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 import slacklab
+from slacklab import receiver as receiver_module
 from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
 from slacklab.httplog import read_http_log
 from slacklab.journal import JournalWriter
@@ -190,3 +191,27 @@ def test_sigkilled_receiver_log_holds_every_request_answered_200(tmp_path: Path)
     assert "EvAFTERCRASH" in set(again.df["event_id"])
     assert len(again.df) == len(reloaded.df) + 1
 
+
+def test_receiver_logs_a_request_before_answering_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the receiver answered first and logged after, so a crash in between lost an answered request."""
+    log = tmp_path / "r.jsonl"
+    lines_when_answering: list[int] = []
+    answer = receiver_module._Handler._answer
+
+    def spy(self, status, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lines_when_answering.append(log.read_text(encoding="utf-8").count("\n"))
+        return answer(self, status, *args, **kwargs)
+
+    monkeypatch.setattr(receiver_module._Handler, "_answer", spy)
+    with HttpReceiver(signing_secret=FAKE_SIGNING_SECRET, log=log) as cap:
+        for n in range(3):
+            body, headers = signed_json(event_payload(f"Ev{n}"))
+            assert post(cap.url, body, headers)[0] == 200
+        forged, headers = signed_json(event_payload("EvForged"), secret="not-the-right-secret")
+        assert post(cap.url, forged, headers)[0] == 401
+        assert cap.wait_for(4, timeout=5) == 4
+    assert lines_when_answering == [1, 2, 3, 4]
+    rows = read_http_log(log, FAKE_SIGNING_SECRET).df
+    assert list(rows["http_status"]) == [200, 200, 200, 401]
+    assert rows["response_ms"].notna().all()
+    pd.testing.assert_series_equal(rows["response_ms"], cap.df["response_ms"])
