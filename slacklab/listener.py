@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -67,6 +68,36 @@ DEFAULT_API_URL = "https://slack.com/api/"
 # cell must not leave the old connection taking a share of the app's events.
 _registry_lock = threading.Lock()
 _registry: dict[str, Listener] = {}
+
+# While a listener runs, Python switches threads every 0.5 ms instead of 5 ms. Each
+# frame's journal write and ack send release the GIL; with a busy notebook cell in the
+# main thread, every release used to cost the listener a full 5 ms interval to get the
+# GIL back, so acks queued for seconds (benchmarks/results/listener-busy-*.md). The busy
+# cell keeps the same speed either way; the old interval comes back when the last
+# listener ends.
+LISTENING_SWITCH_INTERVAL = 0.0005
+_switch_users = 0
+_saved_switch_interval: float | None = None
+
+
+def _hold_switch_interval() -> None:
+    global _switch_users, _saved_switch_interval
+    with _registry_lock:
+        _switch_users += 1
+        current = sys.getswitchinterval()
+        if _switch_users == 1 and current > LISTENING_SWITCH_INTERVAL:
+            _saved_switch_interval = current
+            sys.setswitchinterval(LISTENING_SWITCH_INTERVAL)
+
+
+def _release_switch_interval() -> None:
+    global _switch_users, _saved_switch_interval
+    with _registry_lock:
+        _switch_users = max(0, _switch_users - 1)
+        if _switch_users == 0 and _saved_switch_interval is not None:
+            if sys.getswitchinterval() == LISTENING_SWITCH_INTERVAL:  # nobody else changed it meanwhile
+                sys.setswitchinterval(_saved_switch_interval)
+            _saved_switch_interval = None
 
 
 def check_app_token(token: str | None) -> str:
@@ -229,6 +260,7 @@ class Listener:
             self._journal = JournalWriter(self.journal_path)
         self.capture.set_state("connecting", f"connecting to {self._api_host()}")
         self._thread = threading.Thread(target=self._run, name="slacklab-listener", daemon=True)
+        _hold_switch_interval()  # released when the thread ends (_run)
         self._thread.start()
         return self.capture
 
@@ -282,6 +314,7 @@ class Listener:
         finally:
             if self._journal is not None:
                 self._journal.close()
+            _release_switch_interval()
             self._stopped.set()
 
     async def _main(self) -> None:
