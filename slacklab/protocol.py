@@ -108,16 +108,24 @@ class Unknown:
 Frame = Hello | Envelope | Disconnect | Malformed | Unknown
 
 
+_INT_LIMIT = 2**31  # counts and attempts: anything this large is garbage (and would not fit a table column)
+
+
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) < 20 and value.strip().lstrip("-").isdecimal():
+        try:
+            number = int(value)
+        except ValueError:  # "--5" and the like
+            return None
+    else:
+        return None
+    return number if -_INT_LIMIT < number < _INT_LIMIT else None
 
 
 def _str_or_none(value: Any) -> str | None:
