@@ -113,6 +113,18 @@ class JournalWriter:
 _KINDS = {"frame", "ack", "open", "close", "note"}
 
 
+def _is_time(value: Any) -> bool:
+    """Epoch seconds a table can hold: finite, from 1970 to before pandas' end (2262)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 9e9
+
+
+def _ms(value: Any) -> float | None:
+    """An ack time in milliseconds, or ``None`` when the record holds anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e12:
+        return float(value)
+    return None
+
+
 def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the records of a journal file.
 
@@ -136,7 +148,7 @@ def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
                 ok = (
                     isinstance(record, dict)
                     and record.get("k") in _KINDS
-                    and isinstance(record.get("t"), int | float)
+                    and _is_time(record.get("t"))
                 )
             except ValueError:
                 ok = False
@@ -193,7 +205,7 @@ def _replay(path: Path, capture: Capture) -> None:
             item = pending.pop((conn, str(rec.get("env"))), None)
             if item is not None:
                 frame, received, fconn = item
-                capture.record_frame(frame, received_at=received, connection=fconn, ack_ms=rec.get("ms"))
+                capture.record_frame(frame, received_at=received, connection=fconn, ack_ms=_ms(rec.get("ms")))
         elif kind == "open":
             capture.record_connection_opened(conn, t)
         elif kind == "close":

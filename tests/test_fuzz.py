@@ -188,6 +188,46 @@ def test_random_garbage_over_loopback_loses_no_event() -> None:
 
 # ------------------------------------------------------------------ the journal
 
+_record = st.fixed_dictionaries(
+    {"k": st.sampled_from(["frame", "ack", "open", "close", "note", "other"]),
+     "t": st.one_of(st.floats(), st.integers(), _json)},
+    optional={"c": _json, "raw": st.one_of(_frame.map(_dumps), _json, st.text(max_size=30)), "env": _json,
+              "ms": _json, "why": _json, "text": _json})
+
+
+@FUZZ
+@given(lines=st.lists(st.one_of(_record.map(_dumps), st.text(max_size=40), _json.map(_dumps)), max_size=8),
+       torn=st.booleans())
+def test_any_journal_loads_or_raises_log_format_error(tmp_path_factory: pytest.TempPathFactory, lines: list[str],
+                                                      torn: bool) -> None:
+    path = tmp_path_factory.mktemp("journal") / "j.jsonl"
+    text = "\n".join(line.replace("\n", " ").replace("\r", " ") for line in lines)
+    path.write_text(text if torn else text + "\n", encoding="utf-8", errors="surrogatepass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            capture = slacklab.load(path)
+        except LogFormatError:
+            return
+    views_build(capture)
+
+
+@pytest.mark.parametrize("t", ["1e400", "-1e400", "1e300", "-5", "9223372036855.0", "true", '"1764300000"'])
+def test_journal_records_with_impossible_times_or_ack_ms_are_skipped_with_a_warning(tmp_path: Path, t: str) -> None:
+    """Regression: a time pandas cannot hold, or a non-numeric ack ``ms``, made load() or every view raise."""
+    good = _dumps({"k": "frame", "t": 1764300000.0, "c": "c1", "raw": envelope(event_payload("Ev1"), "e1")})
+    lines = [good,
+             '{"k": "frame", "t": %s, "c": "c1", "raw": %s}' % (t, json.dumps(envelope(event_payload("Ev2"), "e2"))),
+             '{"k": "ack", "t": 1764300000.1, "c": "c1", "env": "e1", "ms": "abc"}',
+             '{"k": "open", "t": %s, "c": "c9"}' % t]
+    path = tmp_path / "j.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"skipped 2 unreadable line\(s\): 2, 4"):
+        capture = slacklab.load(path)
+    views_build(capture)
+    assert list(capture.df["envelope_id"]) == ["e1"] and capture.df["ack_ms"].isna().all()
+
+
 @FUZZ
 @given(data=st.binary(max_size=300))
 def test_any_bytes_as_a_journal_load_or_raise_log_format_error(tmp_path_factory: pytest.TempPathFactory,
