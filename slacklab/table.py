@@ -2,7 +2,7 @@
 
 * :func:`deliveries_frame` — one row per delivery, columns in
   :data:`slacklab.schema.COLUMNS` order, timestamps tz-aware UTC, the
-  ``payload`` column masked JSON text;
+  ``payload`` column masked JSON text, tokens in ``text`` masked;
 * :func:`events_view` — one row per event (``event_key``), with ``deliveries``
   (how many times it arrived) and ``first_received_at``/``last_received_at``;
 * :func:`counts_by_type` — deliveries and distinct events per ``event_type``.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .redact import mask_json_text
+from .redact import mask_json_text, mask_text
 from .schema import COLUMNS, DATETIME_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 
 __all__ = [
@@ -84,6 +84,8 @@ def deliveries_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         return empty_frame()
     df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     df["payload"] = [payload_json(p) for p in df["payload"]]
+    # message and command text is user input: a token pasted into a message is masked too
+    df["text"] = [mask_text(t) if t.__class__ is str else t for t in df["text"]]
     return _typed(df)
 
 

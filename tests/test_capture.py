@@ -116,6 +116,15 @@ class TestTable:
                                    received_at=1.0)]
         assert len(events_view(deliveries_frame(r))) == 2
 
+    def test_tokens_pasted_into_message_text_are_masked(self) -> None:
+        """Regression: the ``text`` column showed a token pasted into a message (the payload column did not)."""
+        pasted = "oops xoxb-0000-fake-pasted-bot and xoxp-0000-fake-pasted-user"
+        r = [make_row(source="socket", kind="events_api", payload=event_payload("Ev9", text=pasted), received_at=1.0),
+             make_row(source="http", kind="slash_commands", payload=slash_payload(text=pasted), received_at=2.0)]
+        df = deliveries_frame(r)
+        assert list(df["text"]) == ["oops xoxb-••• and xoxp-•••"] * 2
+        assert "fake-pasted" not in events_view(df).to_string()
+
     def test_counts(self) -> None:
         c = counts_by_type(deliveries_frame(rows()))
         assert c.loc["message"].tolist() == [2, 1, 1]
