@@ -39,7 +39,8 @@ MASK = "•••"
 # are [A-Za-z0-9-]; we stop at anything else so surrounding JSON stays intact.
 _TOKEN_RE = re.compile(r"\b(xapp|xox[abeoprs]|xwfp)-[A-Za-z0-9-]{4,}")
 _TICKET_RE = re.compile(r"(ticket=)[^&\s\"']+")
-_TOKEN_FIELD_RE = re.compile(r'("token"\s*:\s*")[^"]*(")')
+# the value runs to its closing quote, or to the end of a frame cut short; \"token\" is JSON in a string
+_TOKEN_FIELD_RE = re.compile(r'(\\?"token\\?"\s*:\s*\\?")[^"\\]*')
 _FORM_TOKEN_RE = re.compile(r"(^|&)(token=)[^&]*")
 
 SECRET_HEADERS = frozenset(
@@ -80,8 +81,8 @@ def mask_text(text: str) -> str:
         text = _TOKEN_RE.sub(_token_mask, text)
     if "ticket=" in text:
         text = _TICKET_RE.sub(r"\1" + MASK, text)
-    if '"token"' in text:
-        text = _TOKEN_FIELD_RE.sub(r"\1" + MASK + r"\2", text)
+    if '"token' in text:
+        text = _TOKEN_FIELD_RE.sub(r"\1" + MASK, text)
     if "token=" in text:
         text = _FORM_TOKEN_RE.sub(r"\1\2" + MASK, text)
     return text

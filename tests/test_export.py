@@ -31,6 +31,13 @@ class TestRedact:
         assert mask_text("token=s3cret&team_id=T1") == f"token={MASK}&team_id=T1"
         assert mask_text("a=1&token=s3cret") == f"a=1&token={MASK}"
 
+    def test_token_field_cut_short_or_inside_a_json_string(self) -> None:
+        """Regression: a frame cut inside the verification token's value, or JSON quoted in JSON, showed it."""
+        assert mask_text('{"envelope_id": "e1", "payload": {"token": "s3cretvalu') == \
+            '{"envelope_id": "e1", "payload": {"token": "' + MASK
+        assert mask_text('{"raw": "{\\"token\\": \\"s3cretvalue\\"}"}') == \
+            '{"raw": "{\\"token\\": \\"' + MASK + '\\"}"}'
+
     def test_ordinary_text_is_untouched(self) -> None:
         for text in ["the token ring", "xapp is cool", "box-office", "tokenize=1", ""]:
             assert mask_text(text) == text
