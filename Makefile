@@ -29,6 +29,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00-tour.ipynb
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/run_all.py
 
 samples: $(STAMP)
