@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .protocol import Disconnect, Envelope, Frame, Hello, Malformed, Unknown
-from .redact import mask_text
+from .redact import mask_json_text, mask_text
 from .schema import make_row
 from .table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view, paused_gc
 
@@ -150,7 +150,7 @@ class Capture:
                 conn["close_reason"] = f"disconnect: {frame.reason}"
         elif isinstance(frame, Malformed | Unknown):
             problem = frame.problem if isinstance(frame, Malformed) else f"unknown frame type {frame.type!r}"
-            text = frame.text if isinstance(frame, Malformed) else repr(frame.data)
+            text = frame.text if isinstance(frame, Malformed) else mask_json_text(frame.data)
             self.record_problem(received_at, connection, problem, text)
 
     def record_problem(self, at: float, connection: str | None, problem: str, text: str = "") -> None:

@@ -190,6 +190,14 @@ class TestCapture:
         assert conns.loc[0, "close_reason"] == "disconnect: warning; closed (code 1000)"
         assert cap.problems().loc[0, "problem"].startswith("not JSON")
 
+    def test_unknown_frame_problem_row_masks_the_verification_token(self) -> None:
+        """Regression: an unknown frame's problem row was its Python repr, which the token mask did not match."""
+        cap = Capture()
+        frame = ConnectionProtocol("c1").receive('{"type": "future_frame", "token": "fake-verif-s3cret", "n": 1}').frame
+        cap.record_frame(frame, received_at=11.0, connection="c1")
+        text = cap.problems().loc[0, "text"]
+        assert "fake-verif-s3cret" not in text and json.loads(text) == {"type": "future_frame", "token": "•••", "n": 1}
+
     def test_stop_calls_the_stopper_each_time(self) -> None:
         cap = Capture()
         calls: list[int] = []
