@@ -511,12 +511,16 @@ class Listener:
             why = f"reader error {exc.__class__.__name__}"
             await ws.close()
         finally:
-            code = ws.close_code if ws.close_code is not None else (ws.close_rcvd.code if ws.close_rcvd else None)
+            code = ws.close_code
             reason = ws.close_reason or ""
+            sent = ws.protocol.close_sent
+            if not why and sent is not None and sent.code == 1009:
+                # websockets refused a frame over max_size: it sent 1009 and dropped the connection
+                why = (f"a frame was larger than max_frame_bytes ({self.max_frame_bytes} bytes); refused, "
+                       "so Slack redelivers it (up to 3 times)")
+                capture.record_problem(time.time(), conn.id, why)
             if not why:
                 why = describe_close(code, reason)
-                if code == 1009:
-                    capture.record_problem(time.time(), conn.id, f"frame larger than {self.max_frame_bytes} bytes")
             now = time.time()
             if journal is not None:
                 journal.closed_connection(now, conn.id, why)
