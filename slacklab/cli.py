@@ -69,6 +69,20 @@ def _refuse_existing(path: Path, force: bool) -> None:
         raise SlacklabError(f"{path} already exists; use --force to overwrite it or choose another path")
 
 
+def _new_folder(parent: Path, name: str) -> Path:
+    """Create and return a folder that did not exist: ``name``, else ``name-2``, ``name-3``…"""
+    parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return folder
+
+
 def _run_until(
     capture: Capture, progress: _Progress, *, count: int | None, duration: float | None, done: object = None
 ) -> None:
@@ -125,7 +139,7 @@ def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .session import listen
 
-    folder = Path(args.out) / datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S")
+    folder = _new_folder(Path(args.out), datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S"))
     out.write(
         "slacklab demo — a simulated Slack workspace on 127.0.0.1 (no account, no network needed)\n"
         f"  {args.events} events over {args.duration:g} simulated seconds at {args.speed:g}× speed;"
@@ -156,7 +170,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         capture.stop()
     _summary_table(capture, out)
-    _write_outputs(capture, folder, out, force=True)
+    _write_outputs(capture, folder, out, force=False)
     truth = sim.truth
     lost = len(truth.unacked_events)
     out.write(

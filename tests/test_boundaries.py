@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,20 @@ def test_cli_receive_refuses_an_existing_log(tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "--force" in capsys.readouterr().err
     assert log.read_text() == "keep me\n"
 
+
+def test_cli_demo_never_overwrites_an_earlier_demo(tmp_path: Path) -> None:
+    """Regression: two demos in the same second wrote into the same folder, replacing its files."""
+    now = datetime.now(timezone.utc)
+    taken = [tmp_path / (now + timedelta(seconds=s)).strftime("demo-%Y%m%d-%H%M%S") for s in range(0, 30)]
+    for folder in taken:  # every folder name the demo could pick in the next 30 s already exists
+        folder.mkdir()
+        (folder / "deliveries.csv").write_text("earlier demo\n")
+        (folder / "journal.jsonl").write_text("earlier journal\n")
+    code, text = run("demo", "--events", "20", "--duration", "10", "--speed", "100", "--out", str(tmp_path))
+    assert code == 0, text
+    for folder in taken:
+        assert sorted(p.name for p in folder.iterdir()) == ["deliveries.csv", "journal.jsonl"]
+        assert (folder / "deliveries.csv").read_text() == "earlier demo\n"
+        assert (folder / "journal.jsonl").read_text() == "earlier journal\n"
+    new = set(tmp_path.iterdir()) - set(taken)
+    assert len(new) == 1 and (new.pop() / "deliveries.csv").exists()
