@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import matplotlib
@@ -203,10 +203,35 @@ def timeline_counts(
     in ``result.attrs["interval"]``.
     """
     df = _frame(data)
-    requested = parse_interval(interval)
     has_time = "received_at" in df.columns
     valid = df["received_at"].notna().to_numpy(dtype=bool) if has_time else np.zeros(len(df), dtype=bool)
     ns = _utc_ns(df["received_at"]) if has_time else np.array([], dtype="int64")
+
+    def types() -> tuple[pd.Series, np.ndarray, list[str]]:
+        event_types = df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index,
+                                                                                   dtype="object")
+        codes, uniques = pd.factorize(event_types[valid].astype("object").fillna(NONE_LABEL).astype(str))
+        return label_counts(df, "event_type"), codes, list(uniques)
+
+    return _timeline_table(ns, types, interval, max_types=max_types, max_bins=max_bins, target_bins=target_bins)
+
+
+def _timeline_table(
+    ns: np.ndarray,
+    types: Callable[[], tuple[pd.Series, np.ndarray, list[str]]],
+    interval: str | float | pd.Timedelta | None,
+    *,
+    max_types: int = 8,
+    max_bins: int = 150,
+    target_bins: int = 40,
+) -> pd.DataFrame:
+    """The table of :func:`timeline_counts` from its parts (the explore panel keeps them between redraws).
+
+    ``ns``: epoch nanoseconds (UTC) of the rows that have a time; ``types()`` returns
+    :func:`label_counts` of every row's event type (it picks and orders the columns), and each
+    timed row's event type label as a position (``codes``) in a list of ``labels``.
+    """
+    requested = parse_interval(interval)
     span = pd.Timedelta(int(ns.max() - ns.min()), unit="ns") if len(ns) else pd.Timedelta(0)
     step = requested or _nice_interval(span / target_bins)
     if span / step >= max_bins:
@@ -215,18 +240,16 @@ def timeline_counts(
         empty = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="interval_start"), dtype="int64")
         empty.attrs["interval"] = step
         return empty
+    counts_by_label, codes, labels = types()
     step_ns = int(step.value)
     base = (int(ns.min()) // step_ns) * step_ns
     bins = (ns - base) // step_ns
     n_bins = int(bins.max()) + 1
-    types = label_counts(df, "event_type")
-    top = list(types.index[:max_types])
-    columns = (top or [NONE_LABEL]) + ([OTHER_LABEL] if len(types) > max_types else [])
-    event_types = df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index, dtype="object")
-    codes, uniques = pd.factorize(event_types[valid].astype("object").fillna(NONE_LABEL).astype(str))
+    top = list(counts_by_label.index[:max_types])
+    columns = (top or [NONE_LABEL]) + ([OTHER_LABEL] if len(counts_by_label) > max_types else [])
     position = {label: i for i, label in enumerate(columns)}
     other = position.get(OTHER_LABEL, len(columns) - 1)
-    lookup = np.array([position.get(u, other) for u in uniques], dtype="int64")
+    lookup = np.array([position.get(u, other) for u in labels], dtype="int64")
     cells = bins * len(columns) + lookup[codes]
     counts = np.bincount(cells, minlength=n_bins * len(columns)).reshape(n_bins, len(columns))
     index = pd.DatetimeIndex(pd.to_datetime(base + step_ns * np.arange(n_bins), unit="ns", utc=True),

@@ -59,8 +59,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .export import to_csv
-from .filters import Filters, label_counts, time_span, to_utc
-from .plots import assign_colors, figure_png, format_interval, plot_timeline_counts, timeline_counts
+from .filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
+from .plots import (
+    _timeline_table,
+    assign_colors,
+    figure_png,
+    format_interval,
+    plot_timeline_counts,
+    timeline_counts,
+)
 from .redact import mask_text
 from .refresher import REFRESH_SECONDS, Refresher, Throttle
 from .table import counts_by_type
@@ -128,6 +135,161 @@ class _Source:
         return (len(self.capture), getattr(self.capture, "state", ""))
 
 
+
+# ------------------------------------------------------------ codes
+
+
+_CODED = ("event_type", "event_key", "channel", "user", "source")
+_LABELLED = ("event_type", "channel", "user")
+
+
+class _Codes:
+    """Integer codes of the text columns the panel counts and filters, for a frame that only grows.
+
+    Hashing a million strings costs ~50-150 ms per pass, and each redraw needed several
+    (the pickers' counts, the chart's types, events per type, the type filter). A capture
+    only ever appends rows, so this factorises each row once, when it first shows up, and
+    every count or filter over these columns is then a NumPy lookup or ``bincount``.
+    Codes are positions in ``uniques[column]`` (the values in order of appearance), ``-1``
+    for a missing value. ``retry`` is ``retry_attempt > 0`` per row (missing: no).
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.frame: pd.DataFrame | None = None
+        self.codes: dict[str, np.ndarray] = {}
+        self.uniques: dict[str, list[Any]] = {}
+        self.index: dict[str, dict[Any, int]] = {}
+        self.retry = np.zeros(0, dtype=bool)
+        self.ns = np.zeros(0, dtype="int64")
+        self._reset()
+
+    def _reset(self) -> None:
+        self.n = 0
+        self.codes = {c: np.zeros(0, dtype="int64") for c in _CODED}
+        self.uniques = {c: [] for c in _CODED}
+        self.index = {c: {} for c in _CODED}
+        self.retry = np.zeros(0, dtype=bool)
+        self.ns = np.zeros(0, dtype="int64")
+
+    def update(self, frame: pd.DataFrame, append_only: bool) -> bool:
+        """Bring the codes up to ``frame`` (only its new rows when it grew); False when it cannot be coded."""
+        if not frame.columns.is_unique or not {*_CODED, "retry_attempt", "received_at"} <= set(frame.columns):
+            self.frame = None
+            return False
+        if len(frame) < self.n or not (append_only or frame is self.frame):
+            self._reset()
+        self.frame = frame
+        if len(frame) == self.n:
+            return True
+        try:
+            tail = frame.iloc[self.n:]
+            received = tail["received_at"]
+            if not isinstance(received.dtype, pd.DatetimeTZDtype | np.dtype) or received.dtype.kind != "M":
+                raise TypeError("received_at is not a datetime column")
+            ns = received.array.as_unit("ns").asi8
+            retry = (tail["retry_attempt"].fillna(0) > 0).to_numpy(dtype=bool)
+            new = {c: self._factorize(c, tail[c]) for c in _CODED}
+            if not all(type(u) is str for c in _LABELLED for u in self.uniques[c]):
+                raise TypeError("labels that are not text")  # label_counts would turn them into text
+        except Exception:  # an odd DataFrame: the panel takes the plain pandas way
+            self._reset()
+            self.frame = None
+            return False
+        for c, codes in new.items():
+            self.codes[c] = np.concatenate([self.codes[c], codes])
+        self.retry = np.concatenate([self.retry, retry])
+        self.ns = np.concatenate([self.ns, ns])
+        self.n = len(frame)
+        return True
+
+    def _factorize(self, column: str, values: pd.Series) -> np.ndarray:
+        local, found = pd.factorize(values)
+        found = list(found)
+        index, uniques = self.index[column], self.uniques[column]
+        if not uniques:
+            index.update(zip(found, range(len(found)), strict=True))
+            uniques.extend(found)
+            return local.astype("int64", copy=False)
+        lookup = np.empty(len(found) + 1, dtype="int64")
+        lookup[-1] = -1  # local code -1 (missing) stays -1
+        for j, value in enumerate(found):
+            code = index.get(value)
+            if code is None:
+                code = index[value] = len(uniques)
+                uniques.append(value)
+            lookup[j] = code
+        return lookup[local]
+
+    def labels(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """Each code's position in the labels (code -1, missing, is last: :data:`NONE_LABEL`), and the labels.
+
+        The labels are what :func:`~slacklab.filters.label_counts` shows: one per text, a literal
+        ``"(none)"`` and the missing values sharing one.
+        """
+        where: dict[str, int] = {}
+        positions = [where.setdefault(str(u), len(where)) for u in self.uniques[column]]
+        positions.append(where.setdefault(NONE_LABEL, len(where)))  # code -1 indexes the last entry
+        labels = list(where)
+        return np.array(positions, dtype="int64"), labels
+
+    def label_counts(self, column: str, mask: np.ndarray | None = None, *, limit: int | None = None) -> pd.Series:
+        """:func:`slacklab.filters.label_counts` of the (masked) rows, without hashing their values."""
+        codes = self.codes[column] if mask is None else self.codes[column][mask]
+        if not len(codes):
+            return label_counts(pd.DataFrame(), column)
+        positions, labels = self.labels(column)
+        counts = np.bincount(positions[codes], minlength=len(labels))
+        present = np.flatnonzero(counts)
+        out = pd.Series(counts[present], index=[labels[i] for i in present])
+        out = out.sort_index().sort_values(ascending=False, kind="stable").astype("int64")
+        out.index = pd.Index(out.index, name=column, dtype="object")
+        out.name = "count"
+        return out if limit is None else out.iloc[:limit]
+
+    def mask(self, filters: Filters, start: int) -> tuple[np.ndarray, Filters]:
+        """The mask of rows ``start:`` for the coded filters, and the filters left to apply with pandas."""
+        keep = np.ones(self.n - start, dtype=bool)
+        if filters.event_types:
+            hit = np.zeros(len(self.uniques["event_type"]) + 1, dtype=bool)
+            hit[-1] = NONE_LABEL in filters.event_types  # a missing type
+            index = self.index["event_type"]
+            for name in filters.event_types:
+                if name != NONE_LABEL and index.get(name) is not None:
+                    hit[index[name]] = True
+            keep &= hit[self.codes["event_type"][start:]]
+        for name, wanted in (("channel", filters.channel), ("user", filters.user), ("source", filters.source)):
+            if wanted is not None:
+                code = -1 if wanted == NONE_LABEL else self.index[name].get(wanted, -2)
+                keep &= self.codes[name][start:] == code
+        rest = filters.replace(event_types=(), channel=None, user=None, source=None)
+        return keep, rest
+
+    def counts_by_type(self, mask: np.ndarray | None) -> pd.DataFrame:
+        """:func:`slacklab.table.counts_by_type` of the (masked) rows, by codes."""
+        types = self.codes["event_type"] if mask is None else self.codes["event_type"][mask]
+        if not len(types):
+            return counts_by_type(pd.DataFrame(columns=["event_type", "event_key", "retry_attempt"]))
+        positions, labels = self.labels("event_type")
+        types = positions[types]
+        keys = self.codes["event_key"] if mask is None else self.codes["event_key"][mask]
+        retry = self.retry if mask is None else self.retry[mask]
+        size = len(labels)
+        deliveries = np.bincount(types, minlength=size)
+        has_key = keys >= 0
+        n_keys = max(1, len(self.uniques["event_key"]))
+        pairs = pd.unique(types[has_key] * n_keys + keys[has_key])
+        events = np.bincount(pairs // n_keys, minlength=size)
+        retries = np.bincount(types[retry], minlength=size)
+        present = sorted(np.flatnonzero(deliveries), key=lambda i: labels[i])
+        out = pd.DataFrame(
+            {"deliveries": deliveries[present].astype("int64"), "events": events[present].astype("int64"),
+             "retries": retries[present].astype("int64")},
+            index=pd.Index([labels[i] for i in present], name="event_type"),
+        )
+        return out.sort_values(["deliveries", "events"], ascending=False)
+
+
 # ------------------------------------------------------------ HTML pieces
 
 
@@ -176,8 +338,11 @@ def _cell(value: Any, width: int = 80) -> str:
 _TABLE_STYLE = "border-collapse:collapse;font-size:12px"
 
 
-def _rows_html(df: pd.DataFrame, max_rows: int) -> str:
-    """The newest ``max_rows`` rows as an HTML table (escaped, masked, long text cut)."""
+def _rows_html(df: pd.DataFrame, max_rows: int, total: int | None = None) -> str:
+    """The newest ``max_rows`` rows as an HTML table (escaped, masked, long text cut).
+
+    ``df`` may hold only the newest rows of the ``total`` that match (``len(df)`` by default).
+    """
     columns = [c for c in _SHOWN_COLUMNS if c in df.columns]
     if df.empty:
         return "<i>no deliveries match</i>"
@@ -187,7 +352,8 @@ def _rows_html(df: pd.DataFrame, max_rows: int) -> str:
         "<tr>" + "".join(f"<td style='padding:0 6px'>{_cell(v)}</td>" for v in row) + "</tr>"
         for row in tail.itertuples(index=False, name=None)
     )
-    caption = f"newest {len(tail)} of {len(df):,} matching rows (all of them in <code>panel.df</code>)"
+    matching = len(df) if total is None else total
+    caption = f"newest {len(tail)} of {matching:,} matching rows (all of them in <code>panel.df</code>)"
     return (
         f"<div class='slacklab-rows'><small>{caption}</small>"
         f"<table style='{_TABLE_STYLE}'><tr>{head}</tr>{body}</table></div>"
@@ -253,6 +419,7 @@ class ExplorePanel:
         self._colors: dict[str, str] = {}
         self._mask_key: tuple[int, Filters] | None = None
         self._mask: np.ndarray = np.ones(0, dtype=bool)
+        self._codes = _Codes()
         self._t0: pd.Timestamp | None = None
         self._drawn_version: tuple[Any, ...] | None = None
         self._chart_png_key: tuple[Any, ...] | None = None
@@ -451,13 +618,22 @@ class ExplorePanel:
             if key[0] == len(frame):
                 return self._mask
             if self._source.is_capture:  # captures only ever append rows
-                tail = filters.mask(frame.iloc[key[0]:])
+                tail = self._mask_rows(frame, filters, key[0])
                 mask = np.concatenate([self._mask, tail])
                 self._mask_key, self._mask = (len(frame), filters), mask
                 return mask
-        mask = filters.mask(frame)
+        mask = self._mask_rows(frame, filters, 0)
         self._mask_key, self._mask = (len(frame), filters), mask
         return mask
+
+    def _mask_rows(self, frame: pd.DataFrame, filters: Filters, start: int) -> np.ndarray:
+        """``filters.mask(frame.iloc[start:])``, with the text-column filters done on codes when it can."""
+        if not self._codes.update(frame, self._source.is_capture):
+            return filters.mask(frame.iloc[start:])
+        keep, rest = self._codes.mask(filters, start)
+        if rest.active:
+            keep &= rest.mask(frame.iloc[start:])
+        return keep
 
     @property
     def df(self) -> pd.DataFrame:
@@ -508,30 +684,52 @@ class ExplorePanel:
     def _redraw(self) -> None:
         version = self._source.version()
         frame = self._source.snapshot()
+        coded = self._codes.update(frame, self._source.is_capture)
         if version != self._drawn_version:  # the choices only change with the data
             with self._quiet():
-                self._update_choices(frame)
+                self._update_choices(frame, coded)
         filters = self.filters
-        shown = frame[self._filtered_mask(frame, filters)] if filters.active else frame
         interval = self.controls["interval"].value
-        self.chart_data = timeline_counts(shown, interval)
-        self.counts = counts_by_type(shown)
+        mask = self._filtered_mask(frame, filters) if filters.active else None
+        if coded:  # counts from the codes; only the newest rows are taken out of the frame
+            self.chart_data = self._timeline(mask, interval)
+            self.counts = self._codes.counts_by_type(mask)
+            n_shown = len(frame) if mask is None else int(np.count_nonzero(mask))
+            newest = frame if mask is None else frame.iloc[np.flatnonzero(mask)[-self.max_rows:]]
+        else:
+            shown = frame if mask is None else frame[mask]
+            self.chart_data = timeline_counts(shown, interval)
+            self.counts = counts_by_type(shown)
+            n_shown, newest = len(shown), shown
         self._draw_chart(self.chart_data)
         events = int(self.counts["events"].sum()) if not self.counts.empty else 0
         retries = int(self.counts["retries"].sum()) if not self.counts.empty else 0
         self._set(self._count, "value", (
-            f"<div>showing <b class='slacklab-shown'>{len(shown):,}</b> of "
+            f"<div>showing <b class='slacklab-shown'>{n_shown:,}</b> of "
             f"{len(frame):,} deliveries · {events:,} events · {retries:,} retries"
             f" · <i>{html.escape(mask_text(filters.describe()))}</i></div>"
         ))
         self._set(self._counts_html, "value", _counts_html(self.counts))
-        self._set(self._rows, "value", _rows_html(shown, self.max_rows))
+        self._set(self._rows, "value", _rows_html(newest, self.max_rows, n_shown))
         self._set(self._time_label, "value", self._time_text())
-        self.shown = len(shown)
+        self.shown = n_shown
         if self._source.is_capture:
             self._set(self._status, "value", _status_html(self._source.capture, self._source.label))
         self._drawn_version = version
         self.redraws += 1
+
+    def _timeline(self, mask: np.ndarray | None, interval: str) -> pd.DataFrame:
+        """:func:`slacklab.plots.timeline_counts` of the masked rows, from the codes."""
+        codes = self._codes
+        ns = codes.ns if mask is None else codes.ns[mask]
+        timed = ns != np.iinfo("int64").min  # NaT
+
+        def types() -> tuple[pd.Series, np.ndarray, list[str]]:
+            positions, labels = codes.labels("event_type")
+            type_codes = codes.codes["event_type"] if mask is None else codes.codes["event_type"][mask]
+            return codes.label_counts("event_type", mask), positions[type_codes[timed]], labels
+
+        return _timeline_table(ns[timed], types, interval)
 
     def _draw_chart(self, counts: pd.DataFrame) -> None:
         self._colors = assign_colors(counts.columns, self._colors)
@@ -545,9 +743,10 @@ class ExplorePanel:
         self._chart.value = figure_png(self._figure, dpi=CHART_DPI)
         self._chart_png_key = key
 
-    def _update_choices(self, frame: pd.DataFrame) -> None:
+    def _update_choices(self, frame: pd.DataFrame, coded: bool = False) -> None:
         c = self.controls
-        types = label_counts(frame, "event_type")
+        counter = self._codes.label_counts if coded else (lambda column, **kw: label_counts(frame, column, **kw))
+        types = counter("event_type")
         options = [(f"{t} ({n:,})", t) for t, n in types.items()]
         selected = tuple(c["types"].value)
         options += [(f"{t} (0)", t) for t in selected if t not in types.index]
@@ -557,7 +756,7 @@ class ExplorePanel:
                 c["types"].value = selected
         for name, what in (("channel", "channel"), ("user", "user")):
             widget = c[name]
-            values = sorted(label_counts(frame, what, limit=_MAX_PICKER_CHOICES).index)
+            values = sorted(counter(what, limit=_MAX_PICKER_CHOICES).index)
             current = widget.value
             if current and current not in values:
                 values.append(current)

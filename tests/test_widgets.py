@@ -14,7 +14,7 @@ import pytest
 
 from slacklab.capture import Capture
 from slacklab.filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
-from slacklab.plots import event_type_counts
+from slacklab.plots import event_type_counts, timeline_counts
 from slacklab.schema import make_row
 from slacklab.table import counts_by_type, deliveries_frame
 from slacklab.refresher import Refresher, Throttle
@@ -432,3 +432,56 @@ class TestLivePanel:
         assert panel._refresher is not None and panel._refresher.poll is None
         panel.set_filters(event_types=["reaction_added"])
         assert wait_until(lambda: panel.shown == 0)
+
+    @pytest.mark.parametrize("source", ["capture", "frame"])
+    def test_counts_chart_and_choices_equal_plain_pandas_on_the_shown_rows(
+        self, source: str, panels: list[ExplorePanel]
+    ) -> None:
+        """The panel counts by codes kept between redraws; whatever the filter, live or not, its numbers
+        are those of the plain functions on ``panel.df``."""
+        rows = make_rows(120)
+        for i, row in enumerate(rows):
+            if i % 11 == 0:
+                row["event_type"] = None  # no type: counted as "(none)"
+            if i % 13 == 0:
+                row["channel"] = row["user"] = None
+            if i % 17 == 0:
+                row["event_key"] = None  # no key: not an event
+            if i == 5:
+                row["event_type"] = NONE_LABEL  # the literal label merges with the missing ones
+        cap = Capture()
+        for row in rows[:60]:
+            cap.record_delivery(row)
+        panel = explore(cap if source == "capture" else deliveries_frame(rows), interval="1s")
+        panels.append(panel)
+        if panel._refresher is not None:
+            panel._refresher.pause()
+
+        def check() -> None:
+            panel.refresh()
+            assert panel.last_error is None
+            shown = panel.df
+            frame = cap.df if source == "capture" else panel._source.frame
+            assert panel._codes.n == len(frame)  # the coded way was taken
+            assert panel.shown == len(shown)
+            assert panel.counts.equals(counts_by_type(shown))
+            assert list(panel.counts.index) == list(counts_by_type(shown).index)
+            expected = timeline_counts(shown, "1s")
+            assert panel.chart_data.equals(expected) and panel.chart_data.attrs == expected.attrs
+            assert [v for _, v in panel.controls["types"].options][: len(label_counts(frame, "event_type"))] == \
+                list(label_counts(frame, "event_type").index)
+            channels = sorted(label_counts(frame, "channel").index)
+            assert [v for _, v in panel.controls["channel"].options][1:1 + len(channels)] == channels
+            assert f"of {len(shown):,} matching rows" in panel._rows.value or shown.empty
+
+        check()
+        for filters in ({"event_types": ["message", NONE_LABEL]}, {"channel": NONE_LABEL, "event_types": []},
+                        {"channel": "C1", "user": "U3", "hide_retries": True}, {"source": "http", "channel": None,
+                        "user": None, "hide_retries": False}, {"text": "number 4", "source": None},
+                        {"event_types": ["no-such-type"], "text": ""}, {"event_types": []}):
+            panel.set_filters(**filters)
+            check()
+            if source == "capture":
+                for row in rows[len(cap):len(cap) + 15]:
+                    cap.record_delivery(row)
+                check()
