@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
 from matplotlib.ticker import MaxNLocator
 
 from .filters import NONE_LABEL, label_counts
@@ -377,14 +378,23 @@ def plot_timeline_counts(
     if counts.empty:
         return _no_data(ax, "no deliveries yet")
     palette = assign_colors(counts.columns, colors)
-    x = counts.index.tz_convert("UTC").tz_localize(None).to_numpy()
+    # One filled step patch per event type (a stack layer), its bars side by side as the
+    # intervals are: the same picture as a bar per interval and type, but ~150x fewer
+    # artists to draw (a million-row panel redraws several times a minute).
+    starts = mdates.date2num(counts.index.tz_convert("UTC").tz_localize(None).to_numpy())
     width = step / pd.Timedelta(days=1)  # matplotlib dates are in days
+    edges = np.append(starts, starts[-1] + width)
     bottom = np.zeros(len(counts), dtype="int64")
     for label in counts.columns:
-        heights = counts[label].to_numpy()
-        ax.bar(x, heights, width=width, bottom=bottom, align="edge", color=palette[label], label=label,
-               linewidth=0)
-        bottom = bottom + heights
+        top = bottom + counts[label].to_numpy()
+        # add_artist, not ax.stairs: stairs finds the data limits by walking every segment of
+        # the outline in Python (~8 ms a layer); the limits are set once below instead.
+        ax.add_artist(StepPatch(top, edges, baseline=bottom, fill=True, color=palette[label], label=label,
+                                linewidth=0))
+        bottom = top
+    ax.update_datalim([(edges[0], 0), (edges[-1], max(1, int(bottom.max())))])
+    ax.autoscale_view()
+    ax.xaxis_date()
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,8 +107,17 @@ def test_timeline_stacks_are_the_counts(df: pd.DataFrame) -> None:
     ax = plots.plot_timeline(df, "5s")
     counts = plots.timeline_counts(df, "5s")
     assert ax.get_ylabel() == "per 5 s"
-    heights = np.array([p.get_height() for p in ax.patches]).reshape(len(counts.columns), len(counts))
-    assert (heights.T == counts.to_numpy()).all()
+    # One stack layer per event type: each interval's slice is that type's count, on top of the ones before it.
+    assert len(ax.patches) == len(counts.columns)
+    bottom = np.zeros(len(counts))
+    for patch, label in zip(ax.patches, counts.columns, strict=True):
+        tops, edges, baseline = patch.get_data()
+        assert (np.asarray(baseline) == bottom).all()
+        assert (np.asarray(tops) - bottom == counts[label].to_numpy()).all()
+        bottom = np.asarray(tops)
+        starts = mdates.num2date(edges[:-1])
+        assert [pd.Timestamp(t) for t in starts] == list(counts.index)  # each bar spans its interval
+        assert np.allclose(np.diff(edges), pd.Timedelta("5s") / pd.Timedelta(days=1))
     assert [t.get_text() for t in ax.get_legend().get_texts()] == list(counts.columns)
 
 
