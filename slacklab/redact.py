@@ -110,17 +110,36 @@ _TRIGGERS = ("xapp-", "xox", "xwfp-", "ticket=")
 
 def _needs_masking(text: str, masked_keys: list[str]) -> bool:
     """True unless ``text`` (compact JSON whose top-level ``masked_keys`` were masked) is clean."""
-    if text.count("token") != sum("token" in k for k in masked_keys):
+    tokens = secrets = 0
+    for k in masked_keys:
+        tokens += "token" in k
+        secrets += "_secret" in k
+    if text.count("token") != tokens:
         return True  # a "token" key, "token" field or token= form field somewhere else
-    if text.count("_secret") != sum("_secret" in k for k in masked_keys):
+    if text.count("_secret") != secrets:
         return True
-    if any(t in text for t in _TRIGGERS):
+    # the substrings of _TRIGGERS, spelt out: this runs once per row of every snapshot
+    if "xapp-" in text or "xox" in text or "xwfp-" in text or "ticket=" in text:
         return True
-    for secret in _extra_secrets:
-        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
-        if escaped in text:
-            return True
+    secrets_now = _extra_secrets
+    if secrets_now:
+        for escaped in _escaped(secrets_now):
+            if escaped in text:
+                return True
     return False
+
+
+_escaped_cache: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def _escaped(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """The registered secrets as they appear inside JSON strings (computed once per set of secrets)."""
+    global _escaped_cache
+    known, escaped = _escaped_cache
+    if known is not secrets:
+        escaped = tuple(json.dumps(secret, ensure_ascii=False)[1:-1] for secret in secrets)
+        _escaped_cache = (secrets, escaped)
+    return escaped
 
 
 def mask_json_text(value: Any) -> str:
@@ -136,7 +155,9 @@ def mask_json_text(value: Any) -> str:
         masked = [k for k, v in value.items() if k in _SECRET_KEYS and isinstance(v, str) and v]
         shallow = {**value, **dict.fromkeys(masked, MASK)} if masked else value
         try:
-            text = json.dumps(shallow, ensure_ascii=False, separators=(",", ":"))
+            # check_circular off (~20% faster): a payload that holds itself recurses until
+            # RecursionError, which is what the mask_json walk below ends in for it anyway
+            text = json.dumps(shallow, ensure_ascii=False, separators=(",", ":"), check_circular=False)
         except (TypeError, ValueError):
             text = None
         if text is not None and not _needs_masking(text, masked):
