@@ -39,6 +39,7 @@ import binascii
 import json
 import logging
 import os
+import re
 import threading
 import warnings
 import zlib
@@ -190,23 +191,29 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8-sig", "replace")
 
 
+_LEADING_SPACE = re.compile(r"\s*")  # \s is str.isspace()'s whitespace, as str.lstrip() strips
+
+
 def _first_record(text: str) -> Any:
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # no copy of a big file's text
+    end = text.find("\n", start)
     try:
-        return json.loads(text.lstrip().split("\n", 1)[0])
+        return json.loads(text[start:] if end < 0 else text[start:end])
     except (ValueError, RecursionError):
         return None
 
 
 def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
     """``(where, item)`` for every entry or line of the file, whatever its format."""
-    if not text.strip():
+    if not text or text.isspace():
         raise LogFormatError(path, None, "the file is empty")
     first = _first_record(text)
     if isinstance(first, Mapping) and first.get("k") == "http":
         return _read_jsonl(text)
     if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
         raise LogFormatError(path, "line 1", "this is a Socket Mode journal: load it with slacklab.load()")
-    if text.lstrip()[:1] not in ("{", "["):
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]
+    if text[start : start + 1] not in ("{", "["):
         raise LogFormatError(path, None, "not a HAR file, an ngrok export or a slacklab HTTP log")
     try:
         doc = json.loads(text)

@@ -124,6 +124,9 @@ def header_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
         raise EntryError("headers are neither a list nor an object")
     out: list[tuple[str, str]] = []
     for h in items:
+        if type(h) is list and len(h) == 2 and type(h[0]) is str and type(h[1]) is str:
+            out.append((h[0], h[1]))  # slacklab's own log: [name, value] (the common case, made cheap)
+            continue
         if isinstance(h, Mapping) and isinstance(h.get("name"), str):
             name, value = h["name"], h.get("value", "")
         elif isinstance(h, list | tuple) and len(h) == 2 and isinstance(h[0], str):
@@ -220,9 +223,11 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
     ``retry_attempt``/``retry_reason``; status and time fill
     ``http_status``/``response_ms``.
     """
-    headers = request.headers
-    from_slack = any(k.lower().startswith("x-slack-") for k, _ in headers)
-    found = classify_body(header(headers, "content-type"), request.body)
+    headers: dict[str, str] = {}  # lower-cased names, the first value of each (as header() finds it)
+    for name, value in request.headers:
+        headers.setdefault(name.lower(), value)
+    from_slack = any(k.startswith("x-slack-") for k in headers)
+    found = classify_body(headers.get("content-type"), request.body)
     if found is not None and found[0] not in _SLACK_KINDS and not from_slack:
         found = None  # a JSON "type" alone is too common to call a request Slack's
     if found is None:
@@ -230,14 +235,14 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
             return ParsedRequest(None, True, "Slack request with a body slacklab does not recognise")
         return ParsedRequest(None, False, "skipped: not a Slack request")
     kind, payload = found
-    retry = (header(headers, "x-slack-retry-num") or "").strip()
+    retry = (headers.get("x-slack-retry-num") or "").strip()
     row = make_row(
         source="http",
         kind=kind,
         payload=payload,
         received_at=request.at,
         retry_attempt=int(retry) if retry.isascii() and retry.isdigit() and len(retry) < 6 else 0,
-        retry_reason=header(headers, "x-slack-retry-reason"),
+        retry_reason=headers.get("x-slack-retry-reason"),
         signature=verify(signing_secret, headers, request.body, request.at, exact_body=request.exact_body),
         http_status=request.status,
         response_ms=request.response_ms,
