@@ -197,11 +197,24 @@ class _Codes:
             self.frame = None
             return False
         for c, codes in new.items():
-            self.codes[c] = np.concatenate([self.codes[c], codes])
-        self.retry = np.concatenate([self.retry, retry])
-        self.ns = np.concatenate([self.ns, ns])
+            self.codes[c] = self._append(self.codes[c], codes)
+        self.retry = self._append(self.retry, retry)
+        self.ns = self._append(self.ns, ns)
         self.n = len(frame)
         return True
+
+    @staticmethod
+    def _append(values: np.ndarray, more: np.ndarray) -> np.ndarray:
+        """``values`` + ``more`` as a view of a buffer with spare room (a live capture grows by small tails)."""
+        n, k = len(values), len(more)
+        base = values.base if values.base is not None else values
+        if n + k <= len(base) and base.dtype == more.dtype and values.ctypes.data == base.ctypes.data:
+            base[n : n + k] = more  # past the end of the earlier view, which nothing else reads
+            return base[: n + k]
+        grown = np.empty(max(1024, int((n + k) * 1.5)), dtype=np.result_type(values, more))
+        grown[:n] = values
+        grown[n : n + k] = more
+        return grown[: n + k]
 
     def _factorize(self, column: str, values: pd.Series) -> np.ndarray:
         local, found = pd.factorize(values)
