@@ -142,7 +142,9 @@ def test_ten_connections_share_the_events_the_eleventh_is_refused_and_a_refresh_
                 assert wait_until(lambda: capture.state == "listening", 10)
                 sim.add(build_scenario(seed=32, events=100, duration=5.0))
                 assert sim.wait_done(timeout=40)
-                capture.wait_for(len(sim.truth.deliveries), timeout=3)
+                ours = sim_ids(capture)
+                assert wait_until(lambda: set(capture.df["envelope_id"]) == {
+                    d["envelope_id"] for d in sim.truth.deliveries if d["connection"] in ours}, 10)
         finally:
             for other in others:
                 other.close()
