@@ -57,19 +57,29 @@ class JournalWriter:
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
         self._lock = threading.Lock()
         self.closed = False
+        self.error: OSError | None = None
+        """The write error (a full disk…) after which nothing more is written."""
 
-    def _write(self, record: dict[str, Any], flush: bool) -> None:
+    def _write(self, record: dict[str, Any], flush: bool) -> bool:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
-            if self.closed:
-                return
-            self._file.write(line)
-            if flush:
-                self._file.flush()
+            if self.closed or self.error is not None:
+                return False
+            try:
+                self._file.write(line)
+                if flush:
+                    self._file.flush()
+            except OSError as exc:
+                self.error = exc
+                return False
+        return True
 
-    def frame(self, t: float, connection: str, raw: str) -> None:
-        """Journal a received frame and flush it to the OS (call before acking)."""
-        self._write({"k": "frame", "t": t, "c": connection, "raw": raw}, flush=True)
+    def frame(self, t: float, connection: str, raw: str) -> bool:
+        """Journal a received frame and flush it to the OS (call before acking).
+
+        Returns False when it could not be written (see :attr:`error`): then do not ack it.
+        """
+        return self._write({"k": "frame", "t": t, "c": connection, "raw": raw}, flush=True)
 
     def ack(self, t: float, connection: str, envelope_id: str, ms: float) -> None:
         """Journal that an ack was sent ``ms`` milliseconds after receipt."""
@@ -90,8 +100,11 @@ class JournalWriter:
     def flush(self) -> None:
         """Flush buffered lines to the OS."""
         with self._lock:
-            if not self.closed:
-                self._file.flush()
+            if not self.closed and self.error is None:
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    self.error = exc
 
     def close(self) -> None:
         """Flush, fsync and close. Safe to call twice."""
@@ -99,12 +112,15 @@ class JournalWriter:
             if self.closed:
                 return
             self.closed = True
-            self._file.flush()
             try:
+                self._file.flush()
                 os.fsync(self._file.fileno())
             except OSError:
                 pass
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # lines it could not write are lost either way; error says why
+                pass
 
     def __repr__(self) -> str:
         return f"<JournalWriter {str(self.path)!r}{' closed' if self.closed else ''}>"

@@ -487,8 +487,19 @@ class Listener:
                 received = time.time()
                 t0 = time.perf_counter()
                 text = message if isinstance(message, str) else bytes(message).decode("utf-8", "replace")
-                if journal is not None:
-                    journal.frame(received, conn.id, text)
+                if journal is not None and not journal.frame(received, conn.id, text):
+                    # Not on disk, so not acknowledged: stop rather than ack what a crash would lose.
+                    error = journal.error
+                    explanation = (
+                        f"cannot write the journal {journal.path} "
+                        f"({error.strerror if error is not None and error.strerror else error}); stopped "
+                        "without acknowledging, so nothing is acked that is not on disk. Free some space "
+                        "(or choose another journal) and start again."
+                    )
+                    self.capture.set_state("failed", explanation)
+                    self._events.put_nowait(("frame", conn.id, Decision(Action.STOP, "journal_error", explanation)))
+                    why = "the journal could not be written"
+                    return
                 step = proto.receive(text)
                 ack_ms: float | None = None
                 if step.ack is not None:

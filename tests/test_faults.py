@@ -309,3 +309,51 @@ def test_http_receiver_restarted_while_slack_retries(tmp_path: Path, no_leftover
     assert answered <= set(zip(again["event_key"], again["retry_attempt"], strict=True))
     assert len(reloaded.df) == len(cap1) + len(cap2)
     assert json.loads(log.read_text().splitlines()[0])["k"] == "http"
+
+
+# ------------------------------------------------------- journal write failure
+
+
+def test_a_journal_that_cannot_be_written_stops_the_listener_without_acking(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a full disk made every frame a reader error: an endless reconnect loop, 'closed normally'."""
+    import errno
+
+    from slacklab import listener as listener_module
+    from slacklab.journal import JournalWriter
+
+    class FullDisk(JournalWriter):
+        """A journal whose disk fills up after a few lines."""
+
+        def __init__(self, path: str | Path) -> None:
+            super().__init__(path)
+            real, room = self._file, [12]
+
+            class File:
+                def write(self, text: str) -> int:
+                    room[0] -= 1
+                    if room[0] < 0:
+                        raise OSError(errno.ENOSPC, "No space left on device")
+                    return real.write(text)
+
+                def __getattr__(self, name: str) -> object:
+                    return getattr(real, name)
+
+            self._file = File()  # type: ignore[assignment]
+
+    monkeypatch.setattr(listener_module, "JournalWriter", FullDisk)
+    journal = tmp_path / "j.jsonl"
+    with Simulator(build_scenario(seed=91, events=100, duration=20.0), speed=20, seed=91) as sim:
+        listener = Listener(sim.app_token, api_url=sim.api_url, journal=journal, **FAST)
+        capture = listener.start()
+        assert wait_until(lambda: capture.state == "failed", 15)
+        assert wait_until(lambda: not listener.running, 5)
+        time.sleep(0.5)
+        acked = {d["envelope_id"] for d in sim.truth.deliveries if d["acked_at"] is not None}
+        assert len(sim.connections) == 1  # stopped, not a reconnect loop
+        listener.stop()
+    assert "No space left on device" in capture.detail and "journal" in capture.detail
+    assert listener.error is None
+    journaled = set(slacklab.load(journal).df["envelope_id"])
+    assert acked and acked <= journaled  # nothing acked that is not on disk
+    assert acked <= set(capture.df["envelope_id"])
