@@ -194,20 +194,31 @@ def _read_text(path: Path) -> str:
 _LEADING_SPACE = re.compile(r"\s*")  # \s is str.isspace()'s whitespace, as str.lstrip() strips
 
 
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what json.loads skips around a document
+
+
 def _first_record(text: str) -> Any:
+    return _first_line(text)[0]
+
+
+def _first_line(text: str) -> tuple[Any, bool]:
+    """The first line's JSON value (``None`` if it is not JSON), and whether that line is the whole
+    document, as ``json.loads(text)`` would read it (a HAR file is usually one line)."""
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # no copy of a big file's text
     end = text.find("\n", start)
     try:
-        return json.loads(text[start:] if end < 0 else text[start:end])
+        record = json.loads(text[start:] if end < 0 else text[start:end])
     except (ValueError, RecursionError):
-        return None
+        return None, False
+    whole = start == 0 and (end < 0 or _JSON_SPACE.match(text, end).end() == len(text))  # type: ignore[union-attr]
+    return record, whole
 
 
 def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
     """``(where, item)`` for every entry or line of the file, whatever its format."""
     if not text or text.isspace():
         raise LogFormatError(path, None, "the file is empty")
-    first = _first_record(text)
+    first, whole = _first_line(text)
     if isinstance(first, Mapping) and first.get("k") == "http":
         return _read_jsonl(text)
     if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
@@ -216,7 +227,7 @@ def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
     if text[start : start + 1] not in ("{", "["):
         raise LogFormatError(path, None, "not a HAR file, an ngrok export or a slacklab HTTP log")
     try:
-        doc = json.loads(text)
+        doc = first if whole else json.loads(text)  # parsed once: a HAR file is one line
     except RecursionError:
         raise LogFormatError(path, None, "JSON nested too deeply to read") from None
     except json.JSONDecodeError as exc:
