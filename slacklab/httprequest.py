@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .schema import make_row
-from .signing import verify
+from .signing import lower_headers, verify
 
 __all__ = [
     "CapturedRequest",
@@ -125,7 +125,10 @@ def header_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for h in items:
         if type(h) is list and len(h) == 2 and type(h[0]) is str and type(h[1]) is str:
-            out.append((h[0], h[1]))  # slacklab's own log: [name, value] (the common case, made cheap)
+            out.append((h[0], h[1]))  # slacklab's own log: [name, value] (the common cases, made cheap)
+            continue
+        if type(h) is dict and type(h.get("name")) is str and type(h.get("value", "")) is str:
+            out.append((h["name"], h.get("value", "")))  # HAR: {"name", "value"}
             continue
         if isinstance(h, Mapping) and isinstance(h.get("name"), str):
             name, value = h["name"], h.get("value", "")
@@ -223,9 +226,7 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
     ``retry_attempt``/``retry_reason``; status and time fill
     ``http_status``/``response_ms``.
     """
-    headers: dict[str, str] = {}  # lower-cased names, the first value of each (as header() finds it)
-    for name, value in request.headers:
-        headers.setdefault(name.lower(), value)
+    headers = lower_headers(request.headers)  # the first value of each name, as header() finds it
     from_slack = any(k.startswith("x-slack-") for k in headers)
     found = classify_body(headers.get("content-type"), request.body)
     if found is not None and found[0] not in _SLACK_KINDS and not from_slack:

@@ -98,10 +98,16 @@ def check_secret(secret: str | None) -> str | None:
     return secret
 
 
-def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Header names lower-cased; the first value wins when a name repeats."""
+class LoweredHeaders(dict[str, str]):
+    """Headers as :func:`lower_headers` returns them: names lower-cased, the first value of each."""
+
+
+def lower_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> LoweredHeaders:
+    """Header names lower-cased; the first value wins when a name repeats (already lowered: as is)."""
+    if type(headers) is LoweredHeaders:
+        return headers
     items = headers.items() if isinstance(headers, Mapping) else headers
-    out: dict[str, str] = {}
+    out = LoweredHeaders()
     for name, value in items:
         out.setdefault(str(name).lower(), str(value))
     return out
@@ -150,7 +156,7 @@ def verify(
     secret = check_secret(secret)
     if secret is None:
         return UNCHECKED
-    lowered = _lower(headers)
+    lowered = lower_headers(headers)
     timestamp = lowered.get(_TIMESTAMP_HEADER, "").strip()
     signature = lowered.get(_SIGNATURE_HEADER, "").strip()
     if not timestamp or not signature:
