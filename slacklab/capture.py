@@ -147,7 +147,10 @@ class Capture:
         elif isinstance(frame, Disconnect):
             with self._lock:
                 conn = self._connection(connection, received_at)
-                conn["close_reason"] = f"disconnect: {frame.reason}"
+                previous = conn.get("close_reason") or ""
+                conn["close_reason"] = (
+                    f"{previous}, {frame.reason}" if previous.startswith("disconnect: ") else f"disconnect: {frame.reason}"
+                )
         elif isinstance(frame, Malformed | Unknown):
             problem = frame.problem if isinstance(frame, Malformed) else f"unknown frame type {frame.type!r}"
             text = frame.text if isinstance(frame, Malformed) else mask_json_text(frame.data)

@@ -182,12 +182,13 @@ class TestCapture:
         cap = Capture()
         p = ConnectionProtocol("c1")
         cap.record_connection_opened("c1", 10.0)
-        for text in ['{"type":"hello","num_connections":2}', "junk", '{"type":"disconnect","reason":"warning"}']:
+        for text in ['{"type":"hello","num_connections":2}', "junk", '{"type":"disconnect","reason":"warning"}',
+                     '{"type":"disconnect","reason":"refresh_requested"}']:
             cap.record_frame(p.receive(text).frame, received_at=11.0, connection="c1")
         cap.record_connection_closed("c1", 12.0, "closed (code 1000)")
         conns = cap.connections()
         assert conns.loc[0, "num_connections"] == 2
-        assert conns.loc[0, "close_reason"] == "disconnect: warning; closed (code 1000)"
+        assert conns.loc[0, "close_reason"] == "disconnect: warning, refresh_requested; closed (code 1000)"
         assert cap.problems().loc[0, "problem"].startswith("not JSON")
 
     def test_unknown_frame_problem_row_masks_the_verification_token(self) -> None:
