@@ -240,22 +240,23 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
         out["first_received_at"] = out["received_at"]
         out["last_received_at"] = out["received_at"]
         return out
-    ordered = df.sort_values("received_at", kind="stable")
-    key = ordered["event_key"].fillna(pd.Series(ordered.index.astype(str), index=ordered.index).radd("row:"))
-    grouped = ordered.groupby(key, sort=False)["received_at"]
-    stats = pd.DataFrame(
-        {
-            "deliveries": grouped.size(),
-            "first_received_at": grouped.min(),
-            "last_received_at": grouped.max(),
-        }
-    )
-    first = ordered[~key.duplicated()]
-    first_keys = key[~key.duplicated()]
-    out = first.reset_index(drop=True)
-    stats = stats.reindex(first_keys.to_numpy())
-    for col in stats.columns:
-        out[col] = stats[col].to_numpy()
+    # Work on positions, not copies: the time order of the rows, then integer codes
+    # for the keys in that order. factorize numbers keys by first appearance, so the
+    # first row of each code is its first delivery, and np.unique's first/last
+    # indices give both ends without grouping on strings.
+    received = df["received_at"]
+    by_time = np.argsort(received.array.asi8, kind="stable")  # int64 nanoseconds: no Timestamp objects
+    codes, _ = pd.factorize(df["event_key"].to_numpy()[by_time], use_na_sentinel=True)
+    missing = codes < 0
+    if missing.any():  # rows without a key stand alone: each gets its own code, in place
+        codes[missing] = codes.max() + 1 + np.arange(int(missing.sum()))
+        codes = pd.factorize(codes)[0]
+    _, first_at, counts = np.unique(codes, return_index=True, return_counts=True)
+    last_at = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
+    out = df.iloc[by_time[first_at]].reset_index(drop=True)
+    out["deliveries"] = counts.astype("int64")
+    out["first_received_at"] = out["received_at"]
+    out["last_received_at"] = received.take(by_time[last_at]).reset_index(drop=True)
     return out
 
 
@@ -268,12 +269,12 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
             index=pd.Index([], name="event_type"),
         )
     types = df["event_type"].fillna("(none)")
-    grouped = df.groupby(types)
+    is_retry = df["retry_attempt"].fillna(0).gt(0).astype("int64")
     out = pd.DataFrame(
         {
-            "deliveries": grouped.size(),
-            "events": grouped["event_key"].nunique(),
-            "retries": grouped["retry_attempt"].apply(lambda s: int((s.fillna(0) > 0).sum())),
+            "deliveries": types.groupby(types).size(),
+            "events": df["event_key"].groupby(types).nunique(),
+            "retries": is_retry.groupby(types).sum(),
         }
     )
     out.index.name = "event_type"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slacklab.capture import Capture
 from slacklab.scenario import build_scenario
@@ -74,3 +76,27 @@ def test_capture_snapshots_grow_without_changing_old_ones() -> None:
 
     pd.testing.assert_frame_equal(plain(cap.deliveries()), plain(deliveries_frame(rows)))
     assert len(first) == 1
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])),
+                          st.integers(min_value=0, max_value=20)), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_events_view_matches_a_plain_groupby(pairs: list[tuple[str | None, int]]) -> None:
+    from slacklab.schema import make_row
+    from slacklab.table import deliveries_frame, events_view
+
+    rows = []
+    for i, (key, t) in enumerate(pairs):
+        row = make_row(source="socket", kind="x", payload={}, received_at=1_700_000_000 + t, envelope_id=f"e{i}")
+        row["event_key"] = key
+        rows.append(row)
+    df = deliveries_frame(rows)
+    got = events_view(df)
+    ordered = df.sort_values("received_at", kind="stable").reset_index(drop=True)
+    key = ordered["event_key"].astype(object).where(ordered["event_key"].notna(),
+                                                    "row:" + ordered.index.astype(str))
+    expected_keys = list(dict.fromkeys(key))
+    assert list(got["envelope_id"]) == [ordered.loc[key.eq(k).idxmax(), "envelope_id"] for k in expected_keys]
+    assert list(got["deliveries"]) == [int(key.eq(k).sum()) for k in expected_keys]
+    assert list(got["first_received_at"]) == [ordered.loc[key.eq(k), "received_at"].min() for k in expected_keys]
+    assert list(got["last_received_at"]) == [ordered.loc[key.eq(k), "received_at"].max() for k in expected_keys]
