@@ -38,7 +38,6 @@ import base64
 import binascii
 import json
 import logging
-import os
 import re
 import threading
 import warnings
@@ -52,6 +51,7 @@ from .capture import Capture
 from .errors import LogFormatError
 from .har import SocketSession
 from .har import read_entries as read_har_entries
+from .journal import open_private_append
 from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
 from .ngrok import read_requests as read_ngrok_requests
 from .redact import mask_text
@@ -89,13 +89,7 @@ class HttpLogWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.write(fd, b"\n")  # a crash left half a line: start after it, never glued to it
-        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        self._file: IO[str] = open_private_append(self.path)
         self._lock = threading.Lock()
         self.closed = False
 

@@ -39,6 +39,22 @@ from .table import paused_gc
 __all__ = ["JournalWriter", "load", "read_journal"]
 
 
+def open_private_append(path: Path, buffering: int = -1) -> IO[str]:
+    """Open a raw-data log for appending, readable by its owner only (mode 0600).
+
+    Parent folders are created. If a crash left the file mid-line, the next
+    record starts on a new line instead of being glued to the fragment (and
+    lost with it). Used by the journal and the HTTP receiver's log.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")
+    return os.fdopen(fd, "a", encoding="utf-8", buffering=buffering)
+
+
 class JournalWriter:
     """Append-only writer. Thread-safe; ``frame()`` flushes, the other records ride along.
 
@@ -48,13 +64,7 @@ class JournalWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.write(fd, b"\n")  # a crash left half a line: start after it, never glued to it
-        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
+        self._file: IO[str] = open_private_append(self.path, buffering=1 << 16)
         self._lock = threading.Lock()
         self.closed = False
         self.error: OSError | None = None

@@ -55,7 +55,7 @@ LAYERS: dict[str, str] = {
 ORDER = ["core", "data", "io", "ui", "entry"]
 # What each layer may import from outside slacklab (besides the harmless stdlib).
 FORBIDDEN_OUTSIDE: dict[str, set[str]] = {
-    "core": {"socket", "ssl", "threading", "asyncio", "time", "urllib", "http", "websockets", "pandas",
+    "core": {"socket", "ssl", "os", "threading", "asyncio", "time", "urllib", "http", "websockets", "pandas",
              "matplotlib", "ipywidgets", "slack_sdk.web", "subprocess", "concurrent"},
     "data": {"socket", "ssl", "asyncio", "urllib.request", "http.server", "http.client", "websockets",
              "ipywidgets", "subprocess"},

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -338,13 +336,3 @@ def test_payload_without_keys_gets_an_item_key():
     (s,) = led.poll(0.0)
     assert s.event_key == "item:0"
 
-
-def test_ledger_module_is_pure():
-    tree = ast.parse(Path(__file__).parents[1].joinpath("slacklab", "ledger.py").read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert not imported & {"socket", "threading", "time", "asyncio", "websockets", "pandas", "os"}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
-from pathlib import Path
 
 import pytest
 
@@ -198,13 +196,3 @@ def test_build_scenario_arguments():
     only_slash = build_scenario(events=10, weights={"slash": 1})
     assert {i.kind for i in only_slash} == {"slash_commands"}
 
-
-def test_scenario_module_is_pure():
-    tree = ast.parse(Path(__file__).parents[1].joinpath("slacklab", "scenario.py").read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert not imported & {"socket", "threading", "time", "asyncio", "websockets", "pandas", "os"}
