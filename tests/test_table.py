@@ -100,3 +100,24 @@ def test_events_view_matches_a_plain_groupby(pairs: list[tuple[str | None, int]]
     assert list(got["deliveries"]) == [int(key.eq(k).sum()) for k in expected_keys]
     assert list(got["first_received_at"]) == [ordered.loc[key.eq(k), "received_at"].min() for k in expected_keys]
     assert list(got["last_received_at"]) == [ordered.loc[key.eq(k), "received_at"].max() for k in expected_keys]
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["message", "/deploy", "x"])),
+                          st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"])),
+                          st.one_of(st.none(), st.integers(min_value=0, max_value=3))), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_counts_by_type_matches_a_plain_groupby(triples: list[tuple[str | None, str | None, int | None]]) -> None:
+    from slacklab.table import counts_by_type
+
+    df = pd.DataFrame({"event_type": [t for t, _, _ in triples], "event_key": [k for _, k, _ in triples],
+                       "retry_attempt": pd.array([r for _, _, r in triples], dtype="Int64")})
+    got = counts_by_type(df)
+    if df.empty:
+        assert got.empty
+        return
+    types = df["event_type"].fillna("(none)")
+    for name, group in df.groupby(types):
+        assert got.loc[name, "deliveries"] == len(group)
+        assert got.loc[name, "events"] == group["event_key"].nunique()
+        assert got.loc[name, "retries"] == int((group["retry_attempt"].fillna(0) > 0).sum())
+    assert len(got) == types.nunique()
