@@ -268,20 +268,14 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
              "retries": pd.Series([], dtype="int64")},
             index=pd.Index([], name="event_type"),
         )
-    # Integer codes and bincount rather than grouping on strings (a million rows in ~0.3 s).
-    type_codes, type_names = pd.factorize(df["event_type"].fillna("(none)").to_numpy())
-    key_codes, key_names = pd.factorize(df["event_key"].to_numpy(), use_na_sentinel=True)
-    n = len(type_names)
-    has_key = key_codes >= 0
-    pairs = np.unique(type_codes[has_key].astype("int64") * (len(key_names) + 1) + key_codes[has_key])
-    is_retry = df["retry_attempt"].fillna(0).gt(0).to_numpy(dtype="int64")
+    types = df["event_type"].fillna("(none)")
+    is_retry = df["retry_attempt"].fillna(0).gt(0).astype("int64")
     out = pd.DataFrame(
         {
-            "deliveries": np.bincount(type_codes, minlength=n),
-            "events": np.bincount(pairs // (len(key_names) + 1), minlength=n),
-            "retries": np.bincount(type_codes, weights=is_retry, minlength=n).astype("int64"),
-        },
-        index=pd.Index(type_names),
+            "deliveries": types.groupby(types).size(),
+            "events": df["event_key"].groupby(types).nunique(),
+            "retries": is_retry.groupby(types).sum(),
+        }
     )
     out.index.name = "event_type"
     return out.sort_values(["deliveries", "events"], ascending=False)
