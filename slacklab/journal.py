@@ -217,10 +217,19 @@ def load(path: str | Path) -> Capture:
 def _replay(path: Path, capture: Capture) -> None:
     """Feed every record of the journal at ``path`` to ``capture``, as the live listener did."""
     pending: dict[tuple[str, str], tuple[Envelope, float, str]] = {}
+    # A journal appended to by several runs repeats connection ids (each run starts at
+    # c1): an "open" for an id seen before starts a new connection, named c1#2, c1#3…
+    alias: dict[str, str] = {}
+    opened: dict[str, int] = {}
     for rec in read_journal(path):
         kind = rec["k"]
         t = float(rec["t"])
-        conn = str(rec.get("c") or "")
+        raw_conn = str(rec.get("c") or "")
+        if kind == "open":
+            opened[raw_conn] = opened.get(raw_conn, 0) + 1
+            if opened[raw_conn] > 1:
+                alias[raw_conn] = f"{raw_conn}#{opened[raw_conn]}"
+        conn = alias.get(raw_conn, raw_conn)
         if kind == "frame":
             frame = parse_frame(str(rec.get("raw", "")))
             if isinstance(frame, Envelope):

@@ -249,6 +249,15 @@ class TestJournal:
         pd.testing.assert_frame_equal(live.problems(), loaded.problems())
         assert loaded.state == "loaded"
 
+    def test_two_runs_appended_to_one_journal_keep_their_connections_apart(self, tmp_path: Path) -> None:
+        write_journal(tmp_path / "j.jsonl", FRAMES[:3])
+        write_journal(tmp_path / "j.jsonl", [FRAMES[0], envelope(event_payload("Ev9"), "e9")])
+        cap = load(tmp_path / "j.jsonl")
+        conns = cap.connections()
+        assert list(conns["connection"]) == ["c1", "c1#2"]
+        assert list(conns["deliveries"]) == [2, 1]
+        assert cap.df["connection"].tolist() == ["c1", "c1", "c1#2"]
+
     def test_file_mode_is_private(self, tmp_path: Path) -> None:
         write_journal(tmp_path / "j.jsonl", FRAMES[:2])
         assert stat.S_IMODE(os.stat(tmp_path / "j.jsonl").st_mode) == 0o600
