@@ -159,3 +159,23 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     for r in rows:
         out.append("| " + " | ".join(cell(r.get(c)) for c in columns) + " |")
     return "\n".join(out)
+
+
+def recorder(lines: list[dict[str, Any]], *, unit: str = "s", width: int = 50) -> Callable[..., None]:
+    """A ``line(what, seconds, baseline, base_name, note="")`` that records a measurement and prints it.
+
+    Each call appends ``{measurement, time_s, baseline, baseline_s, ratio, note}``
+    to ``lines`` and prints one aligned line in ``unit`` (``"s"`` or ``"ms"``).
+    """
+    scale, fmt_t, fmt_b = (1000.0, "10.1f", "9.1f") if unit == "ms" else (1.0, "8.2f", "7.2f")
+
+    def line(what: str, seconds: float, baseline: float | None, base_name: str, note: str = "") -> None:
+        ratio = seconds / baseline if baseline else None
+        lines.append({"measurement": what, "time_s": seconds, "baseline": base_name, "baseline_s": baseline,
+                      "ratio": ratio, "note": note})
+        shown_base = (baseline or float("nan")) * scale
+        print(f"{what:{width}s} {seconds * scale:{fmt_t}} {unit}  baseline {base_name}: {shown_base:{fmt_b}} {unit}  "
+              f"ratio {ratio if ratio is not None else float('nan'):.2f}", flush=True)
+
+    return line
+

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, rss_mb, table, verdict, write_results  # noqa: E402
+from _common import best_of, recorder, rss_mb, table, verdict, write_results  # noqa: E402
 
 SECRET = "bench-signing-secret-not-real"
 EPOCH = 1767268800.0
@@ -178,11 +178,7 @@ def main() -> None:
     lines: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
 
-    def line(what: str, seconds: float, baseline: float | None, base_name: str, note: str = "") -> None:
-        lines.append({"measurement": what, "time_s": seconds, "baseline": base_name, "baseline_s": baseline,
-                      "ratio": seconds / baseline if baseline else None, "note": note})
-        print(f"{what:50s} {seconds:8.2f} s  {base_name}: {(baseline or float('nan')):7.2f} s  "
-              f"ratio {seconds / baseline if baseline else float('nan'):.2f}", flush=True)
+    line = recorder(lines, unit="s", width=50)
 
     reqs = requests(args.entries)
     with tempfile.TemporaryDirectory(prefix="slacklab-bench-") as tmp:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, rss_mb, table, verdict, write_results  # noqa: E402
+from _common import best_of, recorder, rss_mb, table, verdict, write_results  # noqa: E402
 
 EPOCH = 1767268800.0
 
@@ -126,12 +126,7 @@ def main() -> None:
     checks: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
 
-    def line(what: str, seconds: float, baseline: float | None, base_name: str, note: str = "") -> None:
-        lines.append({"measurement": what, "time_s": seconds, "baseline": base_name, "baseline_s": baseline,
-                      "ratio": seconds / baseline if baseline else None, "note": note})
-        print(f"{what:55s} {seconds * 1000:10.1f} ms  baseline {base_name}: "
-              f"{(baseline or float('nan')) * 1000:9.1f} ms  ratio {seconds / baseline if baseline else float('nan'):.2f}",
-              flush=True)
+    line = recorder(lines, unit="ms", width=55)
 
     gen = Rows()
     gc.collect()
