@@ -24,8 +24,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 _START_LOAD = os.getloadavg()
-PACKAGES = ("slacklab", "pandas", "numpy", "websockets", "slack_sdk", "matplotlib", "ipywidgets", "aiohttp",
-            "websocket-client")
+PACKAGES = (
+    "slacklab",
+    "pandas",
+    "numpy",
+    "websockets",
+    "slack_sdk",
+    "matplotlib",
+    "ipywidgets",
+    "aiohttp",
+    "websocket-client",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -120,7 +129,7 @@ def write_results(name: str, data: dict[str, Any], markdown: str) -> tuple[Path,
     header = {
         "benchmark": name,
         "command": command(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }
     json_path = RESULTS / f"{name}.json"
@@ -171,11 +180,21 @@ def recorder(lines: list[dict[str, Any]], *, unit: str = "s", width: int = 50) -
 
     def line(what: str, seconds: float, baseline: float | None, base_name: str, note: str = "") -> None:
         ratio = seconds / baseline if baseline else None
-        lines.append({"measurement": what, "time_s": seconds, "baseline": base_name, "baseline_s": baseline,
-                      "ratio": ratio, "note": note})
+        lines.append(
+            {
+                "measurement": what,
+                "time_s": seconds,
+                "baseline": base_name,
+                "baseline_s": baseline,
+                "ratio": ratio,
+                "note": note,
+            }
+        )
         shown_base = (baseline or float("nan")) * scale
-        print(f"{what:{width}s} {seconds * scale:{fmt_t}} {unit}  baseline {base_name}: {shown_base:{fmt_b}} {unit}  "
-              f"ratio {ratio if ratio is not None else float('nan'):.2f}", flush=True)
+        print(
+            f"{what:{width}s} {seconds * scale:{fmt_t}} {unit}  baseline {base_name}: {shown_base:{fmt_b}} {unit}  "
+            f"ratio {ratio if ratio is not None else float('nan'):.2f}",
+            flush=True,
+        )
 
     return line
-

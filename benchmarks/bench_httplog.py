@@ -6,7 +6,7 @@ One command::
     .venv/bin/python benchmarks/bench_httplog.py --compare-rows 1000000   # the full 1M x 1M compare (~10 GB RAM)
 
 Requests are made from scenario payloads (unique ``event_id``/``trigger_id`` each) with the
-bodies and headers Slack sends (``slacklab.http_delivery.encode_body``), signed with a fake
+bodies and headers Slack sends (``slacklab.sim.http_sender.encode_body``), signed with a fake
 secret, and written as slacklab's receiver JSON Lines (``HttpLogWriter``) and as a HAR 1.2
 file shaped like a proxy's. ``read_http_log`` is timed with the signing secret (every
 signature checked) and without it.
@@ -31,13 +31,13 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, recorder, rss_mb, table, verdict, write_results  # noqa: E402
+from _common import best_of, recorder, rss_mb, table, verdict, write_results
 
 SECRET = "bench-signing-secret-not-real"
 EPOCH = 1767268800.0
@@ -45,9 +45,9 @@ EPOCH = 1767268800.0
 
 def requests(n: int, seed: int = 21) -> list[tuple[float, list[tuple[str, str]], bytes]]:
     """``(captured_at, headers, body)`` for ``n`` signed Slack requests."""
-    from slacklab.http_delivery import encode_body
-    from slacklab.scenario import build_scenario
-    from slacklab.signing import sign
+    from slacklab.http.signing import sign
+    from slacklab.sim.http_sender import encode_body
+    from slacklab.sim.scenario import build_scenario
 
     items = build_scenario(seed=seed, events=min(n, 4000), duration=600).items
     out = []
@@ -57,16 +57,20 @@ def requests(n: int, seed: int = 21) -> list[tuple[float, list[tuple[str, str]],
         payload["event_id" if item.kind == "events_api" else "trigger_id"] = f"Ev{i:010d}"
         body, ctype = encode_body(item.kind, payload)
         at = EPOCH + i / 100.0
-        headers = [("Host", "example.ngrok.app"), ("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
-                   ("Content-Type", ctype), ("Content-Length", str(len(body))),
-                   *sign(SECRET, int(at), body).items()]
+        headers = [
+            ("Host", "example.ngrok.app"),
+            ("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            *sign(SECRET, int(at), body).items(),
+        ]
         out.append((at, headers, body))
     return out
 
 
 def write_jsonl(path: Path, reqs: list[tuple[float, list[tuple[str, str]], bytes]]) -> None:
-    from slacklab.httplog import HttpLogWriter
-    from slacklab.httprequest import CapturedRequest
+    from slacklab.http.logs import HttpLogWriter
+    from slacklab.http.request import CapturedRequest
 
     writer = HttpLogWriter(path)
     for at, headers, body in reqs:
@@ -77,18 +81,37 @@ def write_jsonl(path: Path, reqs: list[tuple[float, list[tuple[str, str]], bytes
 def write_har(path: Path, reqs: list[tuple[float, list[tuple[str, str]], bytes]]) -> None:
     entries = []
     for at, headers, body in reqs:
-        started = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        entries.append({
-            "startedDateTime": started, "time": 0.8,
-            "request": {"method": "POST", "url": "https://example.ngrok.app/slack/events", "httpVersion": "HTTP/1.1",
-                        "cookies": [], "headers": [{"name": k, "value": v} for k, v in headers],
-                        "queryString": [], "headersSize": -1, "bodySize": len(body),
-                        "postData": {"mimeType": dict(headers)["Content-Type"], "text": body.decode("utf-8")}},
-            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
-                         "headers": [], "content": {"size": 0, "mimeType": "text/plain"}, "redirectURL": "",
-                         "headersSize": -1, "bodySize": 0},
-            "cache": {}, "timings": {"send": 0, "wait": 0.8, "receive": 0},
-        })
+        started = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        entries.append(
+            {
+                "startedDateTime": started,
+                "time": 0.8,
+                "request": {
+                    "method": "POST",
+                    "url": "https://example.ngrok.app/slack/events",
+                    "httpVersion": "HTTP/1.1",
+                    "cookies": [],
+                    "headers": [{"name": k, "value": v} for k, v in headers],
+                    "queryString": [],
+                    "headersSize": -1,
+                    "bodySize": len(body),
+                    "postData": {"mimeType": dict(headers)["Content-Type"], "text": body.decode("utf-8")},
+                },
+                "response": {
+                    "status": 200,
+                    "statusText": "OK",
+                    "httpVersion": "HTTP/1.1",
+                    "cookies": [],
+                    "headers": [],
+                    "content": {"size": 0, "mimeType": "text/plain"},
+                    "redirectURL": "",
+                    "headersSize": -1,
+                    "bodySize": 0,
+                },
+                "cache": {},
+                "timings": {"send": 0, "wait": 0.8, "receive": 0},
+            }
+        )
     doc = {"log": {"version": "1.2", "creator": {"name": "slacklab-bench", "version": "1"}, "entries": entries}}
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
 
@@ -129,8 +152,8 @@ def bare_jsonl(path: Path, parse_body: bool) -> int:
 
 def compare_frames(n: int) -> tuple[Any, Any]:
     """A socket and an http deliveries DataFrame of ``n`` rows each (see the module docstring)."""
-    from slacklab.scenario import build_scenario
     from slacklab.schema import make_row
+    from slacklab.sim.scenario import build_scenario
     from slacklab.table import deliveries_frame, paused_gc
 
     items = build_scenario(seed=5, events=4000, duration=600).items
@@ -143,22 +166,76 @@ def compare_frames(n: int) -> tuple[Any, Any]:
         t = EPOCH + i / 300.0
         share = i % 100
         if share < 95 or item.kind != "events_api":
-            socket_rows.append(make_row(source="socket", kind=item.kind, payload=payload, received_at=t,
-                                        connection="c1", envelope_id=f"e{i}", ack_ms=0.4))
-            http_rows.append(make_row(source="http", kind=item.kind, payload=payload, received_at=t + 0.05,
-                                      signature="valid", http_status=200, response_ms=1.0))
+            socket_rows.append(
+                make_row(
+                    source="socket",
+                    kind=item.kind,
+                    payload=payload,
+                    received_at=t,
+                    connection="c1",
+                    envelope_id=f"e{i}",
+                    ack_ms=0.4,
+                )
+            )
+            http_rows.append(
+                make_row(
+                    source="http",
+                    kind=item.kind,
+                    payload=payload,
+                    received_at=t + 0.05,
+                    signature="valid",
+                    http_status=200,
+                    response_ms=1.0,
+                )
+            )
         elif share < 97:  # the same message seen by two apps under different event ids: content match
             other = dict(payload, event_id=f"Ew{i:010d}")
-            socket_rows.append(make_row(source="socket", kind=item.kind, payload=payload, received_at=t,
-                                        connection="c1", envelope_id=f"e{i}", ack_ms=0.4))
-            http_rows.append(make_row(source="http", kind=item.kind, payload=other, received_at=t + 0.05,
-                                      signature="valid", http_status=200, response_ms=1.0))
+            socket_rows.append(
+                make_row(
+                    source="socket",
+                    kind=item.kind,
+                    payload=payload,
+                    received_at=t,
+                    connection="c1",
+                    envelope_id=f"e{i}",
+                    ack_ms=0.4,
+                )
+            )
+            http_rows.append(
+                make_row(
+                    source="http",
+                    kind=item.kind,
+                    payload=other,
+                    received_at=t + 0.05,
+                    signature="valid",
+                    http_status=200,
+                    response_ms=1.0,
+                )
+            )
         elif share < 99:
-            socket_rows.append(make_row(source="socket", kind=item.kind, payload=payload, received_at=t,
-                                        connection="c1", envelope_id=f"e{i}", ack_ms=0.4))
+            socket_rows.append(
+                make_row(
+                    source="socket",
+                    kind=item.kind,
+                    payload=payload,
+                    received_at=t,
+                    connection="c1",
+                    envelope_id=f"e{i}",
+                    ack_ms=0.4,
+                )
+            )
         else:
-            http_rows.append(make_row(source="http", kind=item.kind, payload=payload, received_at=t + 0.05,
-                                      signature="valid", http_status=200, response_ms=1.0))
+            http_rows.append(
+                make_row(
+                    source="http",
+                    kind=item.kind,
+                    payload=payload,
+                    received_at=t + 0.05,
+                    signature="valid",
+                    http_status=200,
+                    response_ms=1.0,
+                )
+            )
     with paused_gc():
         return deliveries_frame(socket_rows), deliveries_frame(http_rows)
 
@@ -173,7 +250,7 @@ def main() -> None:
     import pandas as pd
 
     from slacklab.compare import compare
-    from slacklab.httplog import read_http_log
+    from slacklab.http.logs import read_http_log
 
     lines: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -199,35 +276,62 @@ def main() -> None:
             del cap
             gc.collect()
             speed = t_bare / t_signed
-            line(f"read_http_log {name} ({args.entries:,} entries, {size:,.0f} MiB), signatures checked",
-                 t_signed, t_bare, "json + loop", f"json + loop + body: {t_body:.2f} s")
+            line(
+                f"read_http_log {name} ({args.entries:,} entries, {size:,.0f} MiB), signatures checked",
+                t_signed,
+                t_bare,
+                "json + loop",
+                f"json + loop + body: {t_body:.2f} s",
+            )
             line(f"read_http_log {name}, no signing secret", t_plain, t_bare, "json + loop")
-            checks.append({"target": f"{name}: read_http_log >= 0.5x the speed of json + loop (signatures checked)",
-                           "result": verdict(speed >= 0.5),
-                           "measured": f"{speed:.2f}x ({t_signed:.2f} s vs {t_bare:.2f} s); "
-                                       f"vs json + loop + body {t_body / t_signed:.2f}x; "
-                                       f"without the secret {t_bare / t_plain:.2f}x"})
+            checks.append(
+                {
+                    "target": f"{name}: read_http_log >= 0.5x the speed of json + loop (signatures checked)",
+                    "result": verdict(speed >= 0.5),
+                    "measured": f"{speed:.2f}x ({t_signed:.2f} s vs {t_bare:.2f} s); "
+                    f"vs json + loop + body {t_body / t_signed:.2f}x; "
+                    f"without the secret {t_bare / t_plain:.2f}x",
+                }
+            )
     if not args.skip_compare:
         n = args.compare_rows
         t0 = time.perf_counter()
         a, b = compare_frames(n)
         made = time.perf_counter() - t0
         rss = rss_mb()
-        t_merge, _ = best_of(lambda: pd.merge(a[["event_key", "received_at"]], b[["event_key", "received_at"]],
-                                              on="event_key", how="outer"), 1)
+        t_merge, _ = best_of(
+            lambda: pd.merge(
+                a[["event_key", "received_at"]], b[["event_key", "received_at"]], on="event_key", how="outer"
+            ),
+            1,
+        )
         t_cmp, result = best_of(lambda: compare(a, b), 1)
         s = result.summary
-        line(f"compare() {len(a):,} x {len(b):,} deliveries", t_cmp, t_merge, "pd.merge on event_key (outer)",
-             f"matched {s.loc['matched', 'socket']:,} (content {s.loc['matched on content', 'socket']:,}); "
-             f"frames built in {made:.0f} s; RSS {rss:,.0f} MiB before compare")
-        checks.append({"target": f"compare on {n:,} x {n:,} rows", "result": "measured",
-                       "measured": f"{t_cmp:.1f} s ({t_cmp / t_merge:.1f}x a bare outer merge on event_key)"})
+        line(
+            f"compare() {len(a):,} x {len(b):,} deliveries",
+            t_cmp,
+            t_merge,
+            "pd.merge on event_key (outer)",
+            f"matched {s.loc['matched', 'socket']:,} (content {s.loc['matched on content', 'socket']:,}); "
+            f"frames built in {made:.0f} s; RSS {rss:,.0f} MiB before compare",
+        )
+        checks.append(
+            {
+                "target": f"compare on {n:,} x {n:,} rows",
+                "result": "measured",
+                "measured": f"{t_cmp:.1f} s ({t_cmp / t_merge:.1f}x a bare outer merge on event_key)",
+            }
+        )
     md = [
         f"HTTP request logs of {args.entries:,} signed Slack requests (events, slash commands, interactivity), "
         "and compare() on two big captures. Every line has a baseline measured in the same invocation; "
         "`ratio` = time / baseline time.\n",
-        "## Targets\n", table(checks, ["target", "result", "measured"]), "",
-        "## Measurements\n", table(lines, ["measurement", "time_s", "baseline", "baseline_s", "ratio", "note"]), "",
+        "## Targets\n",
+        table(checks, ["target", "result", "measured"]),
+        "",
+        "## Measurements\n",
+        table(lines, ["measurement", "time_s", "baseline", "baseline_s", "ratio", "note"]),
+        "",
     ]
     write_results("httplog", {"args": vars(args), "measurements": lines, "targets": checks}, "\n".join(md))
     print("\n".join(md[:3]))

@@ -55,7 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_rss_mb, percentile, rss_mb, table, verdict, write_results  # noqa: E402
+from _common import peak_rss_mb, percentile, rss_mb, table, verdict, write_results
 
 CLIENTS = ("bare", "sdk-builtin", "sdk-websocket-client", "sdk-websockets", "slacklab")
 LOADS = ("flood", "closed", "steady", "busy")
@@ -77,8 +77,15 @@ def _keys_of(payload_list: list[tuple[str, dict[str, Any]]]) -> list[str]:
     keys = []
     for kind, payload in payload_list:
         f = payload_fields(kind, payload)
-        keys.append(event_key(event_id=f.get("event_id"), team_id=f.get("team_id"),
-                              api_app_id=f.get("api_app_id"), trigger_id=f.get("trigger_id"), envelope_id=None))
+        keys.append(
+            event_key(
+                event_id=f.get("event_id"),
+                team_id=f.get("team_id"),
+                api_app_id=f.get("api_app_id"),
+                trigger_id=f.get("trigger_id"),
+                envelope_id=None,
+            )
+        )
     return keys
 
 
@@ -306,8 +313,14 @@ def child(args: argparse.Namespace) -> None:
         stop.wait()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     gc.callbacks.remove(on_gc)
-    out: dict[str, Any] = {"cpu_s": cpu, "wall_s": wall, "busy_chunks": chunks, "busy_s": busy_s,
-                           "gc_runs": len(pauses), "gc_max_ms": max(pauses, default=0.0)}
+    out: dict[str, Any] = {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "busy_chunks": chunks,
+        "busy_s": busy_s,
+        "gc_runs": len(pauses),
+        "gc_max_ms": max(pauses, default=0.0),
+    }
     if client is not None:
         out.update(client.stop())
         peak = peak_rss_mb()
@@ -330,15 +343,23 @@ class Load:
 
 
 def make_loads(args: argparse.Namespace) -> list[Load]:
-    from slacklab.scenario import Scenario, build_scenario
+    from slacklab.sim.scenario import Scenario, build_scenario
 
     loads = []
     if "flood" in args.loads:
-        loads.append(Load("flood", build_scenario(seed=1, events=args.flood, duration=0.0),
-                          {"speed": None, "ack_timeout": 120.0}))
+        loads.append(
+            Load(
+                "flood", build_scenario(seed=1, events=args.flood, duration=0.0), {"speed": None, "ack_timeout": 120.0}
+            )
+        )
     if "closed" in args.loads:
-        loads.append(Load("closed", build_scenario(seed=2, events=args.closed, duration=0.0),
-                          {"speed": None, "ack_timeout": 120.0, "max_in_flight": args.in_flight}))
+        loads.append(
+            Load(
+                "closed",
+                build_scenario(seed=2, events=args.closed, duration=0.0),
+                {"speed": None, "ack_timeout": 120.0, "max_in_flight": args.in_flight},
+            )
+        )
     n = int(args.rate * args.seconds)
     if "steady" in args.loads or "busy" in args.loads:
         base = build_scenario(seed=3, events=n, duration=args.seconds)
@@ -346,8 +367,7 @@ def make_loads(args: argparse.Namespace) -> list[Load]:
         if "steady" in args.loads:
             loads.append(Load("steady", even, {"speed": 1.0, "ack_timeout": 3.0}, timeout=args.seconds + 60))
         if "busy" in args.loads:
-            loads.append(Load("busy", even, {"speed": 1.0, "ack_timeout": 3.0}, busy=True,
-                              timeout=args.seconds + 60))
+            loads.append(Load("busy", even, {"speed": 1.0, "ack_timeout": 3.0}, busy=True, timeout=args.seconds + 60))
     return loads
 
 
@@ -355,14 +375,14 @@ SWITCH_INTERVAL: float | None = None
 
 
 def _spawn(client: str, api_url: str, token: str, busy: bool) -> subprocess.Popen[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", client, "--api-url", api_url,
-           "--token", token]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", client, "--api-url", api_url, "--token", token]
     if SWITCH_INTERVAL:
         cmd += ["--switch-interval", str(SWITCH_INTERVAL)]
     if busy:
         cmd.append("--busy")
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line or not json.loads(line).get("ready"):
@@ -385,7 +405,7 @@ def busy_baseline(seconds: float) -> dict[str, Any]:
 
 
 def run_one(client: str, load: Load) -> dict[str, Any]:
-    from slacklab.simulator import Simulator
+    from slacklab.sim.server import Simulator
 
     sim = Simulator(load.scenario, ping_interval=None, seed=0, **load.sim_kwargs)
     try:
@@ -406,12 +426,18 @@ def run_one(client: str, load: Load) -> dict[str, Any]:
     keys = res.pop("keys", None)
     events = set(truth.events)
     row: dict[str, Any] = {
-        "client": client, "load": load.name, "done": done,
-        "events": len(events), "deliveries": len(deliveries), "acked": len(acked),
+        "client": client,
+        "load": load.name,
+        "done": done,
+        "events": len(events),
+        "deliveries": len(deliveries),
+        "acked": len(acked),
         "events_per_s": len(acked) / span if span > 0 else None,
-        "ack_p50_ms": percentile(lat, 0.5), "ack_p99_ms": percentile(lat, 0.99),
+        "ack_p50_ms": percentile(lat, 0.5),
+        "ack_p99_ms": percentile(lat, 0.99),
         "ack_max_ms": max(lat) if lat else None,
-        "unacked": summary["unacked_events"], "redelivered": summary["retries"],
+        "unacked": summary["unacked_events"],
+        "redelivered": summary["retries"],
         "sim_cpu": sim_cpu,
         **{k: v for k, v in res.items()},
     }
@@ -442,17 +468,38 @@ def parent(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             try:
                 row = run_one(client, load)
-            except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+            except Exception as exc:
                 row = {"client": client, "load": load.name, "error": f"{type(exc).__name__}: {exc}"}
             if load.busy and baseline and row.get("busy_s"):
                 row["main_thread_kept"] = (row["busy_chunks"] / row["busy_s"]) / baseline["chunks_per_s"]
             rows.append(row)
-            print(f"{load.name:7s} {client:22s} {time.perf_counter() - t0:5.1f}s  "
-                  + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
-                                if k in ("events_per_s", "ack_p50_ms", "ack_p99_ms", "ack_max_ms", "unacked",
-                                         "lost", "duplicated", "peak_mb", "sim_cpu", "cpu_us_per_event",
-                                         "error", "main_thread_kept", "gc_max_ms", "gc_runs")}),
-                  flush=True)
+            print(
+                f"{load.name:7s} {client:22s} {time.perf_counter() - t0:5.1f}s  "
+                + json.dumps(
+                    {
+                        k: (round(v, 3) if isinstance(v, float) else v)
+                        for k, v in row.items()
+                        if k
+                        in (
+                            "events_per_s",
+                            "ack_p50_ms",
+                            "ack_p99_ms",
+                            "ack_max_ms",
+                            "unacked",
+                            "lost",
+                            "duplicated",
+                            "peak_mb",
+                            "sim_cpu",
+                            "cpu_us_per_event",
+                            "error",
+                            "main_thread_kept",
+                            "gc_max_ms",
+                            "gc_runs",
+                        )
+                    }
+                ),
+                flush=True,
+            )
     report(args, rows, baseline)
 
 
@@ -472,19 +519,43 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], baseline: dict[
     for load in ("flood", "closed"):
         r = by.get(("slacklab", load))
         if r and "vs_bare" in r:
-            check(f"slacklab >= 0.6x bare events/s ({load})", r["vs_bare"] >= 0.6,
-                  f"{r['vs_bare']:.2f}x ({r['events_per_s']:,.0f} vs {by[('bare', load)]['events_per_s']:,.0f}/s)")
-            check(f"zero loss ({load})", r.get("lost") == 0 and r.get("unacked") == 0,
-                  f"lost {r.get('lost')}, unacked {r.get('unacked')}")
+            check(
+                f"slacklab >= 0.6x bare events/s ({load})",
+                r["vs_bare"] >= 0.6,
+                f"{r['vs_bare']:.2f}x ({r['events_per_s']:,.0f} vs {by[('bare', load)]['events_per_s']:,.0f}/s)",
+            )
+            check(
+                f"zero loss ({load})",
+                r.get("lost") == 0 and r.get("unacked") == 0,
+                f"lost {r.get('lost')}, unacked {r.get('unacked')}",
+            )
     for load, limit in (("steady", 5.0), ("busy", 20.0)):
         r = by.get(("slacklab", load))
         if r and r.get("ack_p99_ms") is not None:
             bare = by.get(("bare", load), {})
-            check(f"slacklab ack p99 <= {limit:g} ms ({load} {args.rate:g}/s)", r["ack_p99_ms"] <= limit,
-                  f"{r['ack_p99_ms']:.2f} ms (bare {bare.get('ack_p99_ms') or float('nan'):.2f} ms; "
-                  f"ratio {r['ack_p99_ms'] / bare['ack_p99_ms'] if bare.get('ack_p99_ms') else float('nan'):.2f}x)")
-    cols = ["client", "events_per_s", "vs_bare", "ack_p50_ms", "ack_p99_ms", "ack_max_ms", "unacked", "lost",
-            "duplicated", "redelivered", "peak_mb", "cpu_us_per_event", "cpu_vs_bare", "sim_cpu", "post_s"]
+            check(
+                f"slacklab ack p99 <= {limit:g} ms ({load} {args.rate:g}/s)",
+                r["ack_p99_ms"] <= limit,
+                f"{r['ack_p99_ms']:.2f} ms (bare {bare.get('ack_p99_ms') or float('nan'):.2f} ms; "
+                f"ratio {r['ack_p99_ms'] / bare['ack_p99_ms'] if bare.get('ack_p99_ms') else float('nan'):.2f}x)",
+            )
+    cols = [
+        "client",
+        "events_per_s",
+        "vs_bare",
+        "ack_p50_ms",
+        "ack_p99_ms",
+        "ack_max_ms",
+        "unacked",
+        "lost",
+        "duplicated",
+        "redelivered",
+        "peak_mb",
+        "cpu_us_per_event",
+        "cpu_vs_bare",
+        "sim_cpu",
+        "post_s",
+    ]
     md = [
         "Listener throughput and ack latency against the offline simulator (Slack's side in the parent "
         "process, each client in a fresh child process). Ratios are against the `bare` websockets client "
@@ -493,7 +564,9 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], baseline: dict[
         f"{args.in_flight} in flight; steady {args.rate:g}/s for {args.seconds:g} s; busy = steady while "
         "the client's main thread runs a pure-Python loop. Client switch interval: "
         f"{args.switch_interval or 'Python default (0.005 s)'}.\n",
-        "## Targets\n", table(checks, ["target", "result", "measured"]), "",
+        "## Targets\n",
+        table(checks, ["target", "result", "measured"]),
+        "",
     ]
     for load in LOADS:
         part = [r for r in rows if r["load"] == load]
@@ -505,8 +578,9 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], baseline: dict[
     if errors:
         md += ["## Errors\n", table(errors, ["client", "load", "error"]), ""]
     md.append(NOTES)
-    write_results(args.name, {"args": vars(args), "rows": rows, "busy_baseline": baseline, "targets": checks},
-                  "\n".join(md))
+    write_results(
+        args.name, {"args": vars(args), "rows": rows, "busy_baseline": baseline, "targets": checks}, "\n".join(md)
+    )
     print("\n".join(md[:6]))
 
 
@@ -544,8 +618,12 @@ def main() -> None:
     p.add_argument("--api-url", help=argparse.SUPPRESS)
     p.add_argument("--token", help=argparse.SUPPRESS)
     p.add_argument("--busy", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--switch-interval", type=float, default=None,
-                   help="sys.setswitchinterval() in each client process (default: Python's 0.005 s)")
+    p.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval() in each client process (default: Python's 0.005 s)",
+    )
     p.add_argument("--name", default="listener", help="results file name (results/<name>.md)")
     args = p.parse_args()
     if args.child:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, recorder, rss_mb, table, verdict, write_results  # noqa: E402
+from _common import best_of, recorder, rss_mb, table, verdict, write_results
 
 EPOCH = 1767268800.0
 
@@ -41,7 +41,7 @@ class Rows:
     """Delivery rows made like the listener makes them (payloads parsed from JSON text)."""
 
     def __init__(self, seed: int = 7, distinct: int = 4000) -> None:
-        from slacklab.scenario import build_scenario
+        from slacklab.sim.scenario import build_scenario
 
         self.items = []
         for item in build_scenario(seed=seed, events=distinct, duration=600).items:
@@ -75,9 +75,17 @@ class Rows:
         from slacklab.schema import make_row
 
         return [
-            make_row(source="socket", kind=kind, payload=json.loads(text), received_at=t, connection="c1",
-                     envelope_id=f"env-{t:.3f}", retry_attempt=retry, retry_reason="timeout" if retry else None,
-                     ack_ms=0.4)
+            make_row(
+                source="socket",
+                kind=kind,
+                payload=json.loads(text),
+                received_at=t,
+                connection="c1",
+                envelope_id=f"env-{t:.3f}",
+                retry_attempt=retry,
+                retry_reason="timeout" if retry else None,
+                ack_ms=0.4,
+            )
             for kind, text, retry, t in self.frames(count)
         ]
 
@@ -95,8 +103,10 @@ def write_journal(path: Path, rows: Rows, deliveries: int) -> int:
         left -= len(batch)
         for n, (kind, text, retry, t) in enumerate(batch):
             env = f"env-{rows.n}-{n}"
-            raw = ('{"envelope_id":"%s","payload":%s,"type":"%s","accepts_response_payload":false,'
-                   '"retry_attempt":%d,"retry_reason":"%s"}' % (env, text, kind, retry, "timeout" if retry else ""))
+            raw = (
+                '{"envelope_id":"%s","payload":%s,"type":"%s","accepts_response_payload":false,'
+                '"retry_attempt":%d,"retry_reason":"%s"}' % (env, text, kind, retry, "timeout" if retry else "")
+            )
             writer.frame(t, "c1", raw)
             writer.ack(t, "c1", env, 0.4)
             lines += 2
@@ -113,12 +123,11 @@ def main() -> None:
     p.add_argument("--skip-explore", action="store_true", help="skip the explore panel (no ipywidgets)")
     args = p.parse_args()
 
-    import numpy as np
     import pandas as pd
 
     from slacklab.capture import Capture
-    from slacklab.filters import Filters
-    from slacklab.journal import load
+    from slacklab.loader import load
+    from slacklab.notebook.filters import Filters
     from slacklab.table import deliveries_frame
 
     N = args.rows
@@ -145,8 +154,13 @@ def main() -> None:
         plain_list.append(row)
     t_append = time.perf_counter() - t0
     del plain_list
-    line("record_delivery x N (the listener's store step)", t_record, t_append, "list.append x N",
-         f"{t_record / N * 1e6:.2f} us per row; make_row + json.loads took {t_make:.1f} s")
+    line(
+        "record_delivery x N (the listener's store step)",
+        t_record,
+        t_append,
+        "list.append x N",
+        f"{t_record / N * 1e6:.2f} us per row; make_row + json.loads took {t_make:.1f} s",
+    )
     gc.collect()
     rss_pending = rss_mb()
     res["pending_bytes_per_delivery"] = (rss_pending - rss0) * 2**20 / N
@@ -160,8 +174,13 @@ def main() -> None:
     t0 = time.perf_counter()
     df = cap.deliveries()
     t_build = time.perf_counter() - t0
-    line("Capture.deliveries() first build", t_build, t_plain, "pd.DataFrame.from_records (scaled from 100k)",
-         "includes masking + serialising every payload to JSON text")
+    line(
+        "Capture.deliveries() first build",
+        t_build,
+        t_plain,
+        "pd.DataFrame.from_records (scaled from 100k)",
+        "includes masking + serialising every payload to JSON text",
+    )
     gc.collect()
     rss_frame = rss_mb()
     res["frame_bytes_per_delivery_rss"] = (rss_frame - rss0) * 2**20 / N
@@ -185,17 +204,26 @@ def main() -> None:
         df = cap.deliveries()
         refresh.append(time.perf_counter() - t0)
     t_refresh = statistics.median(refresh)
-    line(f"refresh after {args.refresh_rows:,} new rows", t_refresh, statistics.median(concat),
-         "deliveries_frame(new) + pd.concat (the pre-fix way)", f"at {len(df):,} rows")
-    checks.append({"target": f"refresh after {args.refresh_rows:,} rows <= 50 ms at {len(df):,} rows",
-                   "result": verdict(t_refresh <= 0.050), "measured": f"{t_refresh * 1000:.1f} ms (median of "
-                   f"{args.repeat}); new rows alone {statistics.median(part_build) * 1000:.1f} ms"})
+    line(
+        f"refresh after {args.refresh_rows:,} new rows",
+        t_refresh,
+        statistics.median(concat),
+        "deliveries_frame(new) + pd.concat (the pre-fix way)",
+        f"at {len(df):,} rows",
+    )
+    checks.append(
+        {
+            "target": f"refresh after {args.refresh_rows:,} rows <= 50 ms at {len(df):,} rows",
+            "result": verdict(t_refresh <= 0.050),
+            "measured": f"{t_refresh * 1000:.1f} ms (median of "
+            f"{args.repeat}); new rows alone {statistics.median(part_build) * 1000:.1f} ms",
+        }
+    )
 
     # Events view.
     t_events, ev = best_of(cap.events, 1)
     t_dedup, _ = best_of(lambda: df.drop_duplicates("event_key"), 1)
-    line("events view (capture.events())", t_events, t_dedup, "df.drop_duplicates('event_key')",
-         f"{len(ev):,} events")
+    line("events view (capture.events())", t_events, t_dedup, "df.drop_duplicates('event_key')", f"{len(ev):,} events")
     del ev
     t_counts, _ = best_of(cap.counts, 1)
     t_vc, _ = best_of(lambda: df["event_type"].value_counts(), 1)
@@ -203,7 +231,7 @@ def main() -> None:
 
     # Explore: drive the panel headless (its refresher paused; refresh() redraws in this thread).
     if not args.skip_explore:
-        from slacklab.widgets import explore
+        from slacklab.notebook.panel import explore
 
         filters = {"event_types": ["message"], "hide_retries": True}
         base_filter = Filters(event_types=("message",), hide_retries=True)
@@ -223,8 +251,13 @@ def main() -> None:
             draws.append(time.perf_counter() - t0)
             assert panel.last_error is None, panel.last_error
         t_draw = statistics.median(draws)
-        line("explore: change filters + redraw", t_draw, t_mask, "Filters.apply (type + no retries)",
-             f"median of {args.repeat}, alternating filtered/unfiltered")
+        line(
+            "explore: change filters + redraw",
+            t_draw,
+            t_mask,
+            "Filters.apply (type + no retries)",
+            f"median of {args.repeat}, alternating filtered/unfiltered",
+        )
         searches = []
         for word in ("deploy", "tacos", "zzz-no-match"):
             panel.set_filters(text=word)
@@ -233,8 +266,13 @@ def main() -> None:
             searches.append(time.perf_counter() - t0)
         t_search = statistics.median(searches)
         t_smask, _ = best_of(lambda: Filters(text="deploy").apply(df), 1)
-        line("explore: text search + redraw", t_search, t_smask, "Filters(text=...).apply",
-             "searches text, then the JSON payload of rows whose text did not match")
+        line(
+            "explore: text search + redraw",
+            t_search,
+            t_smask,
+            "Filters(text=...).apply",
+            "searches text, then the JSON payload of rows whose text did not match",
+        )
         panel.set_filters(text="", **filters)
         panel.refresh()
         live = []
@@ -245,12 +283,22 @@ def main() -> None:
             panel.refresh()
             live.append(time.perf_counter() - t0)
         t_live = statistics.median(live)
-        line(f"explore: redraw after {args.refresh_rows:,} new rows (filtered)", t_live, t_mask,
-             "Filters.apply (type + no retries)", "includes the capture refresh and new picker choices")
+        line(
+            f"explore: redraw after {args.refresh_rows:,} new rows (filtered)",
+            t_live,
+            t_mask,
+            "Filters.apply (type + no retries)",
+            "includes the capture refresh and new picker choices",
+        )
         worst = max(t_draw, t_live)
-        checks.append({"target": f"explore redraw <= 300 ms at {len(cap):,} rows", "result": verdict(worst <= 0.3),
-                       "measured": f"filter change {t_draw * 1000:.0f} ms, live {t_live * 1000:.0f} ms, "
-                                   f"text search {t_search * 1000:.0f} ms (medians)"})
+        checks.append(
+            {
+                "target": f"explore redraw <= 300 ms at {len(cap):,} rows",
+                "result": verdict(worst <= 0.3),
+                "measured": f"filter change {t_draw * 1000:.0f} ms, live {t_live * 1000:.0f} ms, "
+                f"text search {t_search * 1000:.0f} ms (medians)",
+            }
+        )
         panel.close()
         df = cap.deliveries()
 
@@ -260,8 +308,7 @@ def main() -> None:
         t_csv, _ = best_of(lambda: cap.to_csv(out), 1)
         size = out.stat().st_size
         t_plain_csv, _ = best_of(lambda: df.to_csv(Path(tmp) / "plain.csv", index=False), 1)
-        line("to_csv (masked, formula-safe)", t_csv, t_plain_csv, "DataFrame.to_csv",
-             f"{size / 2**20:,.0f} MiB")
+        line("to_csv (masked, formula-safe)", t_csv, t_plain_csv, "DataFrame.to_csv", f"{size / 2**20:,.0f} MiB")
     res["rows_at_end"] = len(cap)
     del df, cap
     gc.collect()
@@ -292,13 +339,22 @@ def main() -> None:
             warnings.simplefilter("error")
             t_load, loaded = best_of(lambda: load(path), 2)
         speed = t_bare / t_load
-        line(f"slacklab.load() of a {nlines:,}-line journal", t_load, t_bare, "json.loads per line",
-             f"{len(loaded):,} deliveries; speed {speed:.2f}x of bare; json.loads of lines + raw frames "
-             f"takes {t_double:.1f} s")
-        checks.append({"target": "load() >= 0.5x the speed of bare json.loads over the lines",
-                       "result": verdict(speed >= 0.5),
-                       "measured": f"{speed:.2f}x ({t_load:.2f} s vs {t_bare:.2f} s; decoding each frame's raw "
-                                   f"text too takes {t_double:.2f} s, i.e. {t_bare / t_double:.2f}x)"})
+        line(
+            f"slacklab.load() of a {nlines:,}-line journal",
+            t_load,
+            t_bare,
+            "json.loads per line",
+            f"{len(loaded):,} deliveries; speed {speed:.2f}x of bare; json.loads of lines + raw frames "
+            f"takes {t_double:.1f} s",
+        )
+        checks.append(
+            {
+                "target": "load() >= 0.5x the speed of bare json.loads over the lines",
+                "result": verdict(speed >= 0.5),
+                "measured": f"{speed:.2f}x ({t_load:.2f} s vs {t_bare:.2f} s; decoding each frame's raw "
+                f"text too takes {t_double:.2f} s, i.e. {t_bare / t_double:.2f}x)",
+            }
+        )
         t_df, _ = best_of(loaded.deliveries, 1)
         line("  then .deliveries() on the loaded capture", t_df, t_bare, "json.loads per line")
     res.update(measurements=lines, targets=checks, args=vars(args))
@@ -306,8 +362,12 @@ def main() -> None:
         f"A capture of {N:,} deliveries (scenario payloads re-issued with unique ids, 2% retries), built "
         "without the network. Every line has a baseline measured in the same invocation; `ratio` = "
         "time / baseline time.\n",
-        "## Targets\n", table(checks, ["target", "result", "measured"]), "",
-        "## Measurements\n", table(lines, ["measurement", "time_s", "baseline", "baseline_s", "ratio", "note"]), "",
+        "## Targets\n",
+        table(checks, ["target", "result", "measured"]),
+        "",
+        "## Measurements\n",
+        table(lines, ["measurement", "time_s", "baseline", "baseline_s", "ratio", "note"]),
+        "",
         "## Memory\n",
         f"- pending rows (dicts with parsed payloads, before the first snapshot): "
         f"{res['pending_bytes_per_delivery']:,.0f} bytes per delivery (RSS growth)",

@@ -36,8 +36,10 @@ def main() -> int:
         print(f"== {name}: {' '.join(cmd)}", flush=True)
         t0 = time.perf_counter()
         code = subprocess.call(cmd, env=env, cwd=HERE.parent)
-        print(f"== {name}: exit {code} after {time.perf_counter() - t0:.0f} s; "
-              f"results in benchmarks/results/{name}.md", flush=True)
+        print(
+            f"== {name}: exit {code} after {time.perf_counter() - t0:.0f} s; results in benchmarks/results/{name}.md",
+            flush=True,
+        )
         if code:
             failed.append(name)
     if failed:

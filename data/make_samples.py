@@ -10,7 +10,7 @@ own simulators over loopback — nothing touches Slack — and writes:
 
 ==========================  ===============================================================
 ``sample_socket.jsonl``     the Socket Mode listener's journal (``slacklab.load``)
-``sample_http.jsonl``       the HTTP receiver's raw request log (``slacklab.read_http_log``)
+``sample_http.jsonl``       the HTTP receiver's raw request log (``slacklab.load``)
 ``sample_http.har``         the same HTTP requests as a HAR 1.2 file, shaped like mitmproxy's
 ``sample_truth.json``       what the simulators did: the ground truth to check a comparison against
 ==========================  ===============================================================
@@ -26,11 +26,11 @@ Teaching faults played on purpose (all listed in ``sample_truth.json``):
   after signing) that the receiver refuses with 401.
 
 Every secret is fake: the HTTP side signs with
-``slacklab.http_delivery.FAKE_SIGNING_SECRET`` (``sim-signing-secret-not-real``)
+``slacklab.sim.http_sender.FAKE_SIGNING_SECRET`` (``sim-signing-secret-not-real``)
 and the Socket Mode token is the simulator's ``xapp-1-A0SIMAPP-0000-SIMULATED``.
 Load the pair with::
 
-    import slacklab.compare, slacklab.httplog
+    import slacklab.compare, slacklab.http.logs
     cmp = slacklab.compare.compare("data/sample_socket.jsonl", "data/sample_http.har",
                                    signing_secret="sim-signing-secret-not-real")
 """
@@ -44,24 +44,24 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.http.receiver import HttpReceiver, Reply
+from slacklab.http.signing import sign
 from slacklab.listener import Listener
-from slacklab.receiver import HttpReceiver, Reply
-from slacklab.scenario import DEFAULT_WORKSPACE, build_scenario
-from slacklab.signing import sign
-from slacklab.simulator import Simulator
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import DEFAULT_WORKSPACE, build_scenario
+from slacklab.sim.server import Simulator
 
 HERE = Path(__file__).resolve().parent
 SEED, EVENTS, DURATION = 42, 80, 20.0
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat()  # as mitmproxy writes startedDateTime
+    return datetime.fromtimestamp(t, UTC).isoformat()  # as mitmproxy writes startedDateTime
 
 
 def _har_entry(record: dict[str, Any], host: str) -> dict[str, Any]:
@@ -76,14 +76,26 @@ def _har_entry(record: dict[str, Any], host: str) -> dict[str, Any]:
         "startedDateTime": _iso(record["t"]),
         "time": ms,
         "request": {
-            "method": record["method"], "url": f"https://{host}{record['path']}", "httpVersion": "HTTP/1.1",
-            "cookies": [], "headers": headers, "queryString": [], "headersSize": -1, "bodySize": len(body.encode()),
+            "method": record["method"],
+            "url": f"https://{host}{record['path']}",
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": headers,
+            "queryString": [],
+            "headersSize": -1,
+            "bodySize": len(body.encode()),
             "postData": {"mimeType": content_type, "text": body},
         },
         "response": {
-            "status": record.get("status") or 0, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
-            "headers": [], "content": {"size": 0, "mimeType": "text/plain"}, "redirectURL": "",
-            "headersSize": -1, "bodySize": 0,
+            "status": record.get("status") or 0,
+            "statusText": "",
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": [],
+            "content": {"size": 0, "mimeType": "text/plain"},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": 0,
         },
         "cache": {},
         "timings": {"send": 0.0, "wait": ms, "receive": 0.0},
@@ -93,8 +105,14 @@ def _har_entry(record: dict[str, Any], host: str) -> dict[str, Any]:
 def write_har(jsonl: Path, har: Path) -> None:
     """The receiver's log as HAR 1.2 (a tunnel's public host stands in for the loopback one)."""
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
-    doc = {"log": {"version": "1.2", "creator": {"name": "slacklab data/make_samples.py", "version": "1"},
-                   "pages": [], "entries": [_har_entry(r, "slacklab-sample.ngrok.invalid") for r in records]}}
+    doc = {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "slacklab data/make_samples.py", "version": "1"},
+            "pages": [],
+            "entries": [_har_entry(r, "slacklab-sample.ngrok.invalid") for r in records],
+        }
+    }
     har.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
@@ -134,20 +152,33 @@ def main() -> int:
     keys = []
     for item in items:
         f = payload_fields(item.kind, dict(item.payload))
-        keys.append(event_key(event_id=f.get("event_id"), team_id=f.get("team_id"), api_app_id=f.get("api_app_id"),
-                              trigger_id=f.get("trigger_id"), envelope_id=None) or "")
+        keys.append(
+            event_key(
+                event_id=f.get("event_id"),
+                team_id=f.get("team_id"),
+                api_app_id=f.get("api_app_id"),
+                trigger_id=f.get("trigger_id"),
+                envelope_id=None,
+            )
+            or ""
+        )
     events = [n for n, item in enumerate(items) if item.kind == "events_api"]
     others = [n for n, item in enumerate(items) if item.kind != "events_api"]
     dropped = {events[11], others[1]}  # Slack "never sends" these over HTTP
-    paths = {name: HERE / name for name in ("sample_socket.jsonl", "sample_http.jsonl", "sample_http.har",
-                                             "sample_truth.json")}
+    paths = {
+        name: HERE / name
+        for name in ("sample_socket.jsonl", "sample_http.jsonl", "sample_http.har", "sample_truth.json")
+    }
     for path in paths.values():
         path.unlink(missing_ok=True)
     while time.time() < workspace.start_epoch:  # start both clocks on the scenario's second
         time.sleep(0.01)
-    with Simulator(scenario, speed=1.0, seed=SEED) as sim, \
-            HttpReceiver(signing_secret=FAKE_SIGNING_SECRET, log=paths["sample_http.jsonl"],
-                         respond=_faults(keys, events)) as http_capture:
+    with (
+        Simulator(scenario, speed=1.0, seed=SEED) as sim,
+        HttpReceiver(
+            signing_secret=FAKE_SIGNING_SECRET, log=paths["sample_http.jsonl"], respond=_faults(keys, events)
+        ) as http_capture,
+    ):
         listener = Listener(sim.app_token, api_url=sim.api_url, journal=paths["sample_socket.jsonl"], seed=SEED)
         socket_capture = listener.start()
         try:

@@ -42,7 +42,9 @@ def _link(src: Notebook, dst: Notebook) -> str:
     return f"[{dst.title}]({'../' * depth}{dst.path})"
 
 
-def build(nb: Notebook, previous: Notebook | None, following: Notebook | None, index: Notebook) -> nbformat.NotebookNode:
+def build(
+    nb: Notebook, previous: Notebook | None, following: Notebook | None, index: Notebook
+) -> nbformat.NotebookNode:
     """The notebook as nbformat, with its navigation line appended."""
     parts = []
     if previous is not None:
@@ -137,11 +139,11 @@ cap.counts()
 tour.md("""
 ## A chart
 
-`slacklab.plots` draws with matplotlib and returns the `Axes`, so you can add to it. (The `;` hides
+`slacklab.notebook.plots` draws with matplotlib and returns the `Axes`, so you can add to it. (The `;` hides
 the Axes' text.)
 """)
 tour.code("""
-from slacklab import plots
+from slacklab.notebook import plots
 
 plots.plot_event_types(cap);
 """)
@@ -188,9 +190,9 @@ from websockets.sync.client import connect
 
 from slacklab.protocol import build_ack, decide_disconnect, parse_frame
 from slacklab.redact import mask_json, mask_text
-from slacklab.scenario import build_scenario
+from slacklab.sim.scenario import build_scenario
 from slacklab.schema import payload_fields
-from slacklab.simulator import Simulator
+from slacklab.sim.server import Simulator
 
 # 40 events of a fake workspace over 60 simulated seconds, played 4x faster than real time.
 # ack_timeout: after 2 s without an ack, the simulator delivers an envelope again (Slack: about 3 s).
@@ -441,12 +443,12 @@ panel.filters.describe()
 live.md("""
 ## The same without widgets
 
-The panel is a view of `slacklab.filters.Filters`, which works on any deliveries DataFrame, and of
-`slacklab.plots`, whose functions return matplotlib Axes.
+The panel is a view of `slacklab.notebook.filters.Filters`, which works on any deliveries DataFrame, and of
+`slacklab.notebook.plots`, whose functions return matplotlib Axes.
 """)
 live.code("""
-from slacklab import plots
-from slacklab.filters import Filters
+from slacklab.notebook import plots
+from slacklab.notebook.filters import Filters
 
 mentions = Filters(event_types=("app_mention",)).apply(cap.df)
 print(f"{len(mentions)} app mentions among {len(cap.df)} deliveries")
@@ -487,7 +489,7 @@ requests, like Slack's) to a local receiver.
 """)
 http_vs_socket.code("""
 import slacklab
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
 
 scenario = slacklab.build_scenario(seed=3, events=120, duration=30)
 scenario
@@ -571,7 +573,9 @@ http_vs_socket.md("""
 Deliveries per event type, side by side (retries included — `by="events"` counts each event once):
 """)
 http_vs_socket.code("""
-slacklab.plot_comparison(http_cap, socket_cap, labels=("HTTP", "Socket Mode"));
+from slacklab.notebook import plot_comparison
+
+plot_comparison(http_cap, socket_cap, labels=("HTTP", "Socket Mode"));
 """)
 http_vs_socket.md("""
 ## Retries over HTTP
@@ -582,7 +586,7 @@ with the headers `X-Slack-Retry-Num` and `X-Slack-Retry-Reason`, which land in t
 for every fifth request:
 """)
 http_vs_socket.code("""
-from slacklab.receiver import Reply
+from slacklab.http.receiver import Reply
 
 calls = {"n": 0}
 
@@ -631,11 +635,11 @@ from slack_sdk import WebClient
 from websockets.sync.client import connect
 
 import slacklab
-from slacklab import plots
+from slacklab.notebook import plots
 from slacklab.capture import Capture
 from slacklab.protocol import build_ack, parse_frame
-from slacklab.scenario import build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.scenario import build_scenario
+from slacklab.sim.server import Simulator
 """)
 retries.md("""
 ## 1. Withhold acks
@@ -993,8 +997,8 @@ exercises.code("""
 import pandas as pd
 
 import slacklab
-from slacklab import plots
-from slacklab.filters import Filters
+from slacklab.notebook import plots
+from slacklab.notebook.filters import Filters
 
 cap = slacklab.listen(events=200, duration=60, speed=None, seed=7)
 cap.wait_for(200, timeout=30)
@@ -1018,7 +1022,7 @@ EXERCISES: list[tuple[str, str, str, str]] = [
         "slash_commands",
         "## 2. Slash commands\n\nWhich slash commands were used, and how often? Make a pandas Series `commands`: "
         "the command (such as `/deploy`) as index, the number of deliveries as values, most used first. "
-        "Hint: slash commands have `kind == \"slash_commands\"`, and the command is in `event_type`.",
+        'Hint: slash commands have `kind == "slash_commands"`, and the command is in `event_type`.',
         "commands = None  # your answer",
         """
         expected = df.loc[df["kind"] == "slash_commands", "event_type"].value_counts()

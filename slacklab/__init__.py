@@ -3,58 +3,76 @@
 Start here::
 
     import slacklab
-    sim = slacklab.Simulator(slacklab.build_scenario(events=200), speed=20)  # offline Slack
-    cap = slacklab.listen(app_token=sim.app_token, api_url=sim.api_url)       # returns at once
+    cap = slacklab.listen()       # the built-in simulator, or real Slack with SLACK_APP_TOKEN
     cap.wait_for(50)
-    cap.df            # every delivery, as a pandas DataFrame
-    cap.events()      # one row per event, with its delivery count
-    cap.to_csv("events.csv")
+    cap.df                        # every delivery, as a pandas DataFrame
+    cap.events()                  # one row per event, with its delivery count
+    slacklab.explore(cap)         # filter and chart, live (in Jupyter)
+    cap.to_csv("events.csv")      # safe CSV: secrets masked, formulas neutralised
+    cap.stop()
 
-With ``SLACK_APP_TOKEN`` set (an ``xapp-`` app-level token), ``slacklab.listen()``
-connects to real Slack instead. Names are imported lazily, so ``import
-slacklab`` stays fast.
+    http = slacklab.load("capture.har", signing_secret=...)   # any file slacklab reads
+    slacklab.compare(cap, http)                                # HTTP vs Socket Mode
+
+The package is laid out by concern:
+
+* the capture side at the top: :mod:`slacklab.protocol` and
+  :mod:`slacklab.supervisor` (pure Socket Mode logic), :mod:`slacklab.listener`
+  (the only code that talks to Slack), :mod:`slacklab.journal`,
+  :mod:`slacklab.capture`, :mod:`slacklab.schema`, :mod:`slacklab.table`;
+* :mod:`slacklab.sim`: everything that plays Slack (both transports);
+* :mod:`slacklab.http`: reading and receiving HTTP deliveries, signatures;
+* :mod:`slacklab.notebook`: the explore panel, filters and charts.
+
+Names are imported lazily, so ``import slacklab`` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "Capture": "capture",
-    "load": "journal",
-    "to_csv": "export",
     "listen": "session",
-    "Listener": "listener",
-    "Simulator": "simulator",
-    "build_scenario": "scenario",
-    "ScenarioBuilder": "scenario",
-    "Scenario": "scenario",
-    "ScenarioItem": "scenario",
-    "explore": "widgets",
-    "Filters": "filters",
-    "plot_event_types": "plots",
-    "plot_timeline": "plots",
-    "plot_latency": "plots",
-    "plot_comparison": "plots",
-    "read_http_log": "httplog",
-    "load_log": "httplog",
-    "receive_http": "receiver",
-    "HttpReceiver": "receiver",
-    "Reply": "receiver",
-    "HttpDelivery": "http_delivery",
-    "FAKE_SIGNING_SECRET": "http_delivery",
+    "load": "loader",
+    "explore": "notebook.panel",
     "compare": "compare",
+    "receive_http": "http.receiver",
+    "to_csv": "export",
+    "Capture": "capture",
     "Comparison": "compare",
+    "Listener": "listener",
+    "Simulator": "sim.server",
+    "build_scenario": "sim.scenario",
     "SlacklabError": "errors",
     "TokenError": "errors",
     "SlackAPIError": "errors",
-    "ListenerStopped": "errors",
     "LogFormatError": "errors",
-    "ExportError": "errors",
+}
+
+# Names of the 0.1 façade that moved: still importable from here for one release,
+# with a DeprecationWarning naming the new home. (old name -> (module, name there))
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "read_http_log": ("loader", "load"),
+    "load_log": ("loader", "load"),
+    "Scenario": ("sim.scenario", "Scenario"),
+    "ScenarioBuilder": ("sim.scenario", "ScenarioBuilder"),
+    "ScenarioItem": ("sim.scenario", "ScenarioItem"),
+    "HttpDelivery": ("sim.http_sender", "HttpDelivery"),
+    "FAKE_SIGNING_SECRET": ("sim.http_sender", "FAKE_SIGNING_SECRET"),
+    "HttpReceiver": ("http.receiver", "HttpReceiver"),
+    "Reply": ("http.receiver", "Reply"),
+    "Filters": ("notebook.filters", "Filters"),
+    "plot_event_types": ("notebook.plots", "plot_event_types"),
+    "plot_timeline": ("notebook.plots", "plot_timeline"),
+    "plot_latency": ("notebook.plots", "plot_latency"),
+    "plot_comparison": ("notebook.plots", "plot_comparison"),
+    "ListenerStopped": ("errors", "ListenerStopped"),
+    "ExportError": ("errors", "ExportError"),
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -62,11 +80,22 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'slacklab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+    moved = _DEPRECATED.get(name)
+    if moved is not None:
+        module, new_name = moved
+        warnings.warn(
+            f"slacklab.{name} moved: use slacklab.{module}.{new_name}"
+            + (" (slacklab.load reads every file format)" if module == "loader" else "")
+            + "; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f"{__name__}.{module}"), new_name)
+    raise AttributeError(f"module 'slacklab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
@@ -74,18 +103,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .capture import Capture
-    from .errors import ExportError, ListenerStopped, LogFormatError, SlackAPIError, SlacklabError, TokenError
-    from .export import to_csv
-    from .journal import load
-    from .listener import Listener
-    from .compare import Comparison, compare
-    from .filters import Filters
-    from .http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
-    from .httplog import load_log, read_http_log
-    from .plots import plot_comparison, plot_event_types, plot_latency, plot_timeline
-    from .receiver import HttpReceiver, Reply, receive_http
-    from .scenario import Scenario, ScenarioBuilder, ScenarioItem, build_scenario
-    from .session import listen
-    from .simulator import Simulator
-    from .widgets import explore
+    from slacklab.capture import Capture
+    from slacklab.compare import Comparison, compare
+    from slacklab.errors import LogFormatError, SlackAPIError, SlacklabError, TokenError
+    from slacklab.export import to_csv
+    from slacklab.http.receiver import receive_http
+    from slacklab.listener import Listener
+    from slacklab.loader import load
+    from slacklab.notebook.panel import explore
+    from slacklab.session import listen
+    from slacklab.sim.scenario import build_scenario
+    from slacklab.sim.server import Simulator

@@ -29,10 +29,10 @@ from typing import Any
 
 import pandas as pd
 
-from .protocol import Disconnect, Envelope, Frame, Hello, Malformed, Unknown
-from .redact import mask_json_text, mask_text
-from .schema import make_row
-from .table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view, paused_gc
+from slacklab.protocol import Disconnect, Envelope, Frame, Hello, Malformed, Unknown, parse_frame
+from slacklab.redact import mask_json_text, mask_text
+from slacklab.schema import make_row
+from slacklab.table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view, paused_gc
 
 __all__ = ["Capture"]
 
@@ -107,6 +107,21 @@ class Capture:
                 conn["deliveries"] += 1
             self._lock.notify_all()
 
+    def add_raw(
+        self,
+        raw: bytes | str,
+        *,
+        received_at: float,
+        connection: str,
+        ack_ms: float | None = None,
+    ) -> None:
+        """Record a frame exactly as received: the listener's hand-off after the ack.
+
+        The listener does no parsing beyond what the ack needs; rows are built here.
+        """
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        self.record_frame(parse_frame(text), received_at=received_at, connection=connection, ack_ms=ack_ms)
+
     def record_frame(
         self,
         frame: Frame,
@@ -149,7 +164,9 @@ class Capture:
                 conn = self._connection(connection, received_at)
                 previous = conn.get("close_reason") or ""
                 conn["close_reason"] = (
-                    f"{previous}, {frame.reason}" if previous.startswith("disconnect: ") else f"disconnect: {frame.reason}"
+                    f"{previous}, {frame.reason}"
+                    if previous.startswith("disconnect: ")
+                    else f"disconnect: {frame.reason}"
                 )
         elif isinstance(frame, Malformed | Unknown):
             problem = frame.problem if isinstance(frame, Malformed) else f"unknown frame type {frame.type!r}"
@@ -324,7 +341,7 @@ class Capture:
         overwrite: bool = True,
     ) -> Path:
         """Write a view (``deliveries`` or ``events``) as safe CSV; see :func:`slacklab.export.to_csv`."""
-        from .export import to_csv
+        from slacklab.export import to_csv
 
         frames = {"deliveries": self.deliveries, "events": self.events}
         if view not in frames:

@@ -20,12 +20,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from .capture import Capture
-from .errors import SlacklabError
+from slacklab.capture import Capture
+from slacklab.errors import SlacklabError
 
 __all__ = ["main"]
 
@@ -113,7 +113,9 @@ def _summary_table(capture: Capture, out: TextIO) -> None:
     out.write("\n" + counts.to_string() + "\n")
     conns = capture.connections()
     if not conns.empty:
-        out.write("\n" + conns[["connection", "num_connections", "deliveries", "close_reason"]].to_string(index=False) + "\n")
+        out.write(
+            "\n" + conns[["connection", "num_connections", "deliveries", "close_reason"]].to_string(index=False) + "\n"
+        )
     for note in capture.notes:
         out.write(f"  note: {note}\n")
     if capture.detail:
@@ -121,7 +123,7 @@ def _summary_table(capture: Capture, out: TextIO) -> None:
 
 
 def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) -> None:
-    from .plots import plot_event_types
+    from slacklab.notebook.plots import plot_event_types
 
     folder.mkdir(parents=True, exist_ok=True)
     deliveries, events, chart = folder / "deliveries.csv", folder / "events.csv", folder / "event-types.png"
@@ -137,9 +139,9 @@ def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) 
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from .session import listen
+    from slacklab.session import listen
 
-    folder = _new_folder(Path(args.out), datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S"))
+    folder = _new_folder(Path(args.out), datetime.now(UTC).strftime("demo-%Y%m%d-%H%M%S"))
     out.write(
         "slacklab demo — a simulated Slack workspace on 127.0.0.1 (no account, no network needed)\n"
         f"  {args.events} events over {args.duration:g} simulated seconds at {args.speed:g}× speed;"
@@ -182,7 +184,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_capture(args: argparse.Namespace, out: TextIO) -> int:
-    from .session import listen
+    from slacklab.session import listen
 
     csv = Path(args.out)
     _refuse_existing(csv, args.force)
@@ -201,8 +203,8 @@ def _cmd_capture(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
-    from .scenario import build_scenario
-    from .simulator import Simulator
+    from slacklab.sim.scenario import build_scenario
+    from slacklab.sim.server import Simulator
 
     scenario = build_scenario(seed=args.seed, events=args.events, duration=args.duration)
     with Simulator(scenario, speed=args.speed, seed=args.seed) as sim:
@@ -228,9 +230,9 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     dest = Path(args.output)
     _refuse_existing(dest, args.force)
-    from .httplog import load_log
+    from slacklab.loader import load
 
-    capture = load_log(args.input, signing_secret=_env_secret())
+    capture = load(args.input, signing_secret=_env_secret())
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     capture.to_csv(dest, view=args.view, columns=columns)
     out.write(f"wrote {dest} ({len(capture)} deliveries, {capture.n_events} events)\n")
@@ -245,12 +247,12 @@ def _env_secret() -> str | None:
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    from .compare import compare
-    from .httplog import load_log
+    from slacklab.compare import compare
+    from slacklab.loader import load
 
     secret = _env_secret()
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
-    a, b = load_log(args.a, signing_secret=secret), load_log(args.b, signing_secret=secret)
+    a, b = load(args.a, signing_secret=secret), load(args.b, signing_secret=secret)
     result = compare(a, b, labels=labels, include_rejected=args.include_rejected, signing_secret=secret)
     out.write(repr(result) + "\n")
     if args.out:
@@ -265,7 +267,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_receive(args: argparse.Namespace, out: TextIO) -> int:
-    from .receiver import receive_http
+    from slacklab.http.receiver import receive_http
 
     if args.log:
         _refuse_existing(Path(args.log), args.force)
@@ -274,8 +276,11 @@ def _cmd_receive(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(
         f"receiving Slack's HTTP deliveries at {capture.url}\n"
-        + ("  signatures checked with SLACK_SIGNING_SECRET\n" if _env_secret() else
-           "  SLACK_SIGNING_SECRET not set: signatures are recorded as 'unchecked'\n")
+        + (
+            "  signatures checked with SLACK_SIGNING_SECRET\n"
+            if _env_secret()
+            else "  SLACK_SIGNING_SECRET not set: signatures are recorded as 'unchecked'\n"
+        )
         + (f"  raw requests logged to {args.log} (mode 0600; holds raw payloads)\n" if args.log else "")
         + "  Ctrl+C to stop\n"
     )
@@ -289,7 +294,8 @@ def _cmd_receive(args: argparse.Namespace, out: TextIO) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="slacklab", description="Listen to Slack's Events API and explore what arrives (offline simulator included)."
+        prog="slacklab",
+        description="Listen to Slack's Events API and explore what arrives (offline simulator included).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -338,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--force", action="store_true", help="overwrite the output file")
     cmp_.set_defaults(func=_cmd_compare)
 
-    rec = sub.add_parser("receive", help="a local HTTP endpoint for Slack's deliveries (signatures: SLACK_SIGNING_SECRET)")
+    rec = sub.add_parser(
+        "receive", help="a local HTTP endpoint for Slack's deliveries (signatures: SLACK_SIGNING_SECRET)"
+    )
     rec.add_argument("--port", type=int, default=3000)
     rec.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; a tunnel forwards to it)")
     rec.add_argument("--path", default="/slack/events")

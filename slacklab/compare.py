@@ -2,7 +2,7 @@
 
 ``compare(a, b)`` takes DataFrames in the delivery schema, captures, or paths
 (a Socket Mode journal or any HTTP log, loaded with
-:func:`slacklab.httplog.load_log`) and returns a :class:`Comparison`.
+:func:`slacklab.load`) and returns a :class:`Comparison`.
 
 How events are matched, in order (each pair records which key matched it):
 
@@ -12,7 +12,7 @@ How events are matched, in order (each pair records which key matched it):
    and user. The same message reaching two apps (one per delivery mode) can
    carry different ``event_id``\\s, and one app receives its events over HTTP
    *or* Socket Mode, never both at once — so a real comparison is two apps, or
-   one app at two times (see DESIGN.md). Content matches say so
+   one app at two times (see docs/slack-protocol.md). Content matches say so
    (``matched_on == "content"``).
 
 What is compared: deliveries of kind ``events_api``, ``slash_commands`` and
@@ -50,12 +50,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .errors import ExportError
-from .export import safe_frame, to_csv
-from .httplog import load_log
-from .schema import COLUMNS, DATETIME_COLUMNS
-from .signing import INVALID, MISSING, STALE
-from .table import events_view
+from slacklab.errors import ExportError
+from slacklab.export import safe_frame, to_csv
+from slacklab.http.signing import INVALID, MISSING, STALE
+from slacklab.loader import load
+from slacklab.schema import COLUMNS, DATETIME_COLUMNS
+from slacklab.table import events_view
 
 __all__ = ["COMPARED_KINDS", "Comparison", "compare"]
 
@@ -80,7 +80,7 @@ _PERCENTILES = (0.5, 0.9, 0.99)
 def _frame(data: Any, secret: str | None) -> tuple[pd.DataFrame, str | None]:
     """A deliveries DataFrame and a default label, from a DataFrame, a capture or a path."""
     if isinstance(data, str | Path):
-        data = load_log(data, secret)
+        data = load(data, secret)
     if isinstance(data, pd.DataFrame):
         df = data
     elif callable(getattr(data, "deliveries", None)):
@@ -134,8 +134,11 @@ class _Side:
 
 def _side(df: pd.DataFrame, include_rejected: bool) -> _Side:
     comparable = df["kind"].isin(list(COMPARED_KINDS))
-    rejected = df["signature"].isin(list(_REJECTED)) if "signature" in df.columns and not include_rejected \
+    rejected = (
+        df["signature"].isin(list(_REJECTED))
+        if "signature" in df.columns and not include_rejected
         else pd.Series(False, index=df.index)
+    )
     used = df[comparable & ~rejected]
     ev = events_view(used)
     retried = (used["retry_attempt"].fillna(0) > 0).groupby(used["event_key"]).sum()
@@ -162,8 +165,9 @@ def _match_id(ev: pd.DataFrame) -> pd.Series:
 
 def _content_key(ev: pd.DataFrame) -> pd.Series:
     parts = ev[list(_CONTENT)].astype("object").where(ev[list(_CONTENT)].notna(), "")
-    key = pd.Series(["\x1f".join(map(str, row)) for row in parts.itertuples(index=False)], index=ev.index,
-                    dtype="object")
+    key = pd.Series(
+        ["\x1f".join(map(str, row)) for row in parts.itertuples(index=False)], index=ev.index, dtype="object"
+    )
     usable = (ev["kind"] == "events_api") & ev["event_type"].notna() & ev["ts"].notna()
     return key.where(usable, None)
 
@@ -187,10 +191,12 @@ def _lineup(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.Dat
     ra = a.reindex(pairs["ia"].to_numpy()).reset_index(drop=True)
     rb = b.reindex(pairs["ib"].to_numpy()).reset_index(drop=True)
     in_a, in_b = pairs["ia"].to_numpy() >= 0, pairs["ib"].to_numpy() >= 0
-    out = pd.DataFrame({
-        "status": np.select([in_a & in_b, in_a], ["matched", f"only_{la}"], f"only_{lb}"),
-        "matched_on": pairs["matched_on"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "status": np.select([in_a & in_b, in_a], ["matched", f"only_{la}"], f"only_{lb}"),
+            "matched_on": pairs["matched_on"].to_numpy(),
+        }
+    )
     for col in _CARRIED:
         out[col] = ra[col].astype("object").where(in_a, rb[col].astype("object")).to_numpy()
     for label, side in ((la, ra), (lb, rb)):
@@ -212,17 +218,19 @@ def _by_type(lineup: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
     la, lb = labels
     types = lineup["event_type"].astype("object").fillna("(none)")
     status = lineup["status"]
-    frame = pd.DataFrame({
-        f"{la}_events": (lineup[f"{la}_deliveries"] > 0).astype("int64"),
-        f"{lb}_events": (lineup[f"{lb}_deliveries"] > 0).astype("int64"),
-        "matched": (status == "matched").astype("int64"),
-        f"only_{la}": (status == f"only_{la}").astype("int64"),
-        f"only_{lb}": (status == f"only_{lb}").astype("int64"),
-        f"{la}_deliveries": lineup[f"{la}_deliveries"],
-        f"{lb}_deliveries": lineup[f"{lb}_deliveries"],
-        f"{la}_retries": lineup[f"{la}_retries"],
-        f"{lb}_retries": lineup[f"{lb}_retries"],
-    })
+    frame = pd.DataFrame(
+        {
+            f"{la}_events": (lineup[f"{la}_deliveries"] > 0).astype("int64"),
+            f"{lb}_events": (lineup[f"{lb}_deliveries"] > 0).astype("int64"),
+            "matched": (status == "matched").astype("int64"),
+            f"only_{la}": (status == f"only_{la}").astype("int64"),
+            f"only_{lb}": (status == f"only_{lb}").astype("int64"),
+            f"{la}_deliveries": lineup[f"{la}_deliveries"],
+            f"{lb}_deliveries": lineup[f"{lb}_deliveries"],
+            f"{la}_retries": lineup[f"{la}_retries"],
+            f"{lb}_retries": lineup[f"{lb}_retries"],
+        }
+    )
     out = frame.groupby(types).sum().astype("int64")
     for label in labels:
         out[f"{label}_duplicates"] = out[f"{label}_deliveries"] - out[f"{label}_events"]
@@ -283,8 +291,9 @@ def _fields(lineup: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
     return df.assign(_o=order).sort_values(["_o", "field"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-def _summary(lineup: pd.DataFrame, sides: tuple[_Side, _Side], labels: tuple[str, str],
-             latency: pd.DataFrame) -> pd.DataFrame:
+def _summary(
+    lineup: pd.DataFrame, sides: tuple[_Side, _Side], labels: tuple[str, str], latency: pd.DataFrame
+) -> pd.DataFrame:
     rows: dict[str, list[Any]] = {}
     matched = lineup[lineup["status"] == "matched"]
     for i, (label, side) in enumerate(zip(labels, sides, strict=True)):
@@ -353,19 +362,27 @@ class Comparison:
         notes = []
         content = int((self.matched["matched_on"] == "content").sum())
         if content:
-            notes.append(f"{content} event(s) matched on content (type, channel, ts, user), not on an id: "
-                         "the two sides saw them under different event_ids (two apps?).")
+            notes.append(
+                f"{content} event(s) matched on content (type, channel, ts, user), not on an id: "
+                "the two sides saw them under different event_ids (two apps?)."
+            )
         for label, side in zip(self.labels, sides, strict=True):
             if side.rejected:
-                notes.append(f"{side.rejected} {label} deliveries with an invalid, stale or missing signature "
-                             "were left out (include_rejected=True keeps them).")
+                notes.append(
+                    f"{side.rejected} {label} deliveries with an invalid, stale or missing signature "
+                    "were left out (include_rejected=True keeps them)."
+                )
             if side.other:
-                notes.append(f"{side.other} {label} deliveries of other kinds (url_verification, ssl_check, "
-                             "app_rate_limited…) were counted but not compared.")
+                notes.append(
+                    f"{side.other} {label} deliveries of other kinds (url_verification, ssl_check, "
+                    "app_rate_limited…) were counted but not compared."
+                )
         p50 = self.summary.loc["latency p50 (s)"].astype("float64")
         if (p50.abs() > 3600).any():
-            notes.append("event_time is more than an hour from received_at: replayed or simulated payloads with "
-                         "fixed times? Latency is not meaningful here; compare arrival gaps (gap_s) instead.")
+            notes.append(
+                "event_time is more than an hour from received_at: replayed or simulated payloads with "
+                "fixed times? Latency is not meaningful here; compare arrival gaps (gap_s) instead."
+            )
         notes.append("Latency uses Slack's event_time, in whole seconds: sub-second differences are noise.")
         notes.append(_ENVELOPE_NOTE)
         return notes
@@ -389,8 +406,11 @@ class Comparison:
             return ax
         y = np.arange(len(rows))
         height = 0.27
-        for offset, column, name in ((height, f"{la}_events", la), (0.0, f"{lb}_events", lb),
-                                     (-height, "matched", "matched")):
+        for offset, column, name in (
+            (height, f"{la}_events", la),
+            (0.0, f"{lb}_events", lb),
+            (-height, "matched", "matched"),
+        ):
             bars = ax.barh(y + offset, rows[column].to_numpy(), height=height, label=name)
             ax.bar_label(bars, padding=2, fontsize="x-small")
         ax.set_yticks(y, [str(t) for t in rows.index])
@@ -409,18 +429,23 @@ class Comparison:
         la, lb = self.labels
         s = self.summary
         on = ", ".join(f"{int(s.loc[f'matched on {k}', la])} {k}" for k in ("event_id", "trigger_id", "content"))
-        text = (f"<Comparison {la} vs {lb}: {s.loc['events', la]} vs {s.loc['events', lb]} events, "
-                f"{s.loc['matched', la]} matched ({on}), only {la} {s.loc['only here', la]}, "
-                f"only {lb} {s.loc['only here', lb]}>")
-        text += (f"\n  retries: {la} {s.loc['retries', la]}, {lb} {s.loc['retries', lb]}"
-                 f" · duplicates: {la} {s.loc['duplicates', la]}, {lb} {s.loc['duplicates', lb]}")
+        text = (
+            f"<Comparison {la} vs {lb}: {s.loc['events', la]} vs {s.loc['events', lb]} events, "
+            f"{s.loc['matched', la]} matched ({on}), only {la} {s.loc['only here', la]}, "
+            f"only {lb} {s.loc['only here', lb]}>"
+        )
+        text += (
+            f"\n  retries: {la} {s.loc['retries', la]}, {lb} {s.loc['retries', lb]}"
+            f" · duplicates: {la} {s.loc['duplicates', la]}, {lb} {s.loc['duplicates', lb]}"
+        )
         p50 = s.loc["latency p50 (s)"]
         if p50.notna().any():
             text += f"\n  latency p50: {la} {p50[la]:.3g} s, {lb} {p50[lb]:.3g} s"
         top = self.by_type.iloc[:6]
         if len(top):
             text += "\n  by type: " + ", ".join(
-                f"{t} {r[f'{la}_events']}/{r[f'{lb}_events']}" for t, r in top.iterrows())
+                f"{t} {r[f'{la}_events']}/{r[f'{lb}_events']}" for t, r in top.iterrows()
+            )
         return text
 
     def _html_tables(self, events_limit: int | None) -> str:
@@ -433,14 +458,18 @@ class Comparison:
         parts = [
             f"<h3>slacklab comparison: {html.escape(la)} vs {html.escape(lb)}</h3>",
             f"<img alt='events per type' src='data:image/png;base64,{self._chart_png()}'/>",
-            "<h4>Summary</h4>", table(self.summary),
-            "<h4>By event type</h4>", table(self.by_type),
+            "<h4>Summary</h4>",
+            table(self.summary),
+            "<h4>By event type</h4>",
+            table(self.by_type),
             f"<h4>Only in {html.escape(la)}</h4>" if len(self.only_a) else "",
             table(self.only_a.head(20), index=False) if len(self.only_a) else "",
             f"<h4>Only in {html.escape(lb)}</h4>" if len(self.only_b) else "",
             table(self.only_b.head(20), index=False) if len(self.only_b) else "",
-            "<h4>Latency</h4>", table(self.latency, index=False),
-            "<h4>Payload fields</h4>", table(self.fields, index=False),
+            "<h4>Latency</h4>",
+            table(self.latency, index=False),
+            "<h4>Payload fields</h4>",
+            table(self.fields, index=False),
         ]
         if events_limit is not None:
             shown = self.events.head(events_limit)
@@ -460,9 +489,16 @@ class Comparison:
         ``table``: ``events`` (the line-up, default), ``by_type``, ``summary``,
         ``latency``, ``fields``, ``matched``, ``only_a`` or ``only_b``.
         """
-        tables = {"events": self.events, "by_type": self.by_type.reset_index(),
-                  "summary": self.summary.reset_index(), "latency": self.latency, "fields": self.fields,
-                  "matched": self.matched, "only_a": self.only_a, "only_b": self.only_b}
+        tables = {
+            "events": self.events,
+            "by_type": self.by_type.reset_index(),
+            "summary": self.summary.reset_index(),
+            "latency": self.latency,
+            "fields": self.fields,
+            "matched": self.matched,
+            "only_a": self.only_a,
+            "only_b": self.only_b,
+        }
         if table not in tables:
             raise ValueError(f"table must be one of {sorted(tables)}, not {table!r}")
         return to_csv(tables[table], path, overwrite=overwrite)
@@ -473,10 +509,12 @@ class Comparison:
         if path.exists() and not overwrite:
             raise ExportError(f"{path} already exists; pass overwrite=True (or --force) to replace it")
         la, lb = (html.escape(x) for x in self.labels)
-        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>slacklab: {la} vs {lb}</title>"
-                "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
-                "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-                f"{self._html_tables(events_limit)}</body></html>\n")
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>slacklab: {la} vs {lb}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            f"{self._html_tables(events_limit)}</body></html>\n"
+        )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(page, encoding="utf-8")
@@ -510,6 +548,10 @@ def compare(
     frame_b, found_b = _frame(b, signing_secret)
     chosen = _labels(labels, (found_a, found_b))
     result = Comparison(frame_a, frame_b, chosen, include_rejected)
-    log.debug("compared %d and %d events: %d matched", len(result.events) - len(result.only_b),
-              len(result.events) - len(result.only_a), len(result.matched))
+    log.debug(
+        "compared %d and %d events: %d matched",
+        len(result.events) - len(result.only_b),
+        len(result.events) - len(result.only_a),
+        len(result.matched),
+    )
     return result

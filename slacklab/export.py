@@ -27,9 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ExportError
-from .redact import mask_text
-from .schema import COLUMNS
+from slacklab.errors import ExportError
+from slacklab.redact import mask_text
+from slacklab.schema import COLUMNS
 
 __all__ = ["FORMULA_PREFIXES", "safe_cell", "safe_frame", "to_csv"]
 

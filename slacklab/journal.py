@@ -17,7 +17,7 @@ the ack time. Each line is a JSON object:
 mode 0600: **it holds raw payloads**, including Slack's deprecated
 verification ``token`` field; treat it like a secret.
 
-:func:`load` rebuilds a :class:`~slacklab.capture.Capture` from a journal
+:func:`load_journal` rebuilds a :class:`~slacklab.capture.Capture` from a journal
 through the same code path the live listener uses.
 """
 
@@ -31,12 +31,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .capture import Capture
-from .errors import LogFormatError
-from .protocol import Envelope, parse_frame
-from .table import paused_gc
+from slacklab.capture import Capture
+from slacklab.errors import LogFormatError
+from slacklab.protocol import Envelope, parse_frame
+from slacklab.table import paused_gc
 
-__all__ = ["JournalWriter", "load", "read_journal"]
+__all__ = ["JOURNAL_KINDS", "JournalWriter", "is_journal_record", "load_journal", "read_journal"]
+
+JOURNAL_KINDS = frozenset({"frame", "ack", "open", "close", "note"})
+"""The ``k`` values of journal lines."""
 
 
 def open_private_append(path: Path, buffering: int = -1) -> IO[str]:
@@ -171,11 +174,7 @@ def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
                 continue
             try:
                 record = json.loads(line)
-                ok = (
-                    isinstance(record, dict)
-                    and record.get("k") in _KINDS
-                    and _is_time(record.get("t"))
-                )
+                ok = isinstance(record, dict) and record.get("k") in _KINDS and _is_time(record.get("t"))
             except ValueError:
                 ok = False
             if ok:
@@ -188,9 +187,7 @@ def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
                     stacklevel=2,
                 )
             elif not seen_valid and number == 1:
-                raise LogFormatError(
-                    path, "line 1", "not a slacklab journal (expected a JSON record with 'k' and 't')"
-                )
+                raise LogFormatError(path, "line 1", "not a slacklab journal (expected a JSON record with 'k' and 't')")
             else:
                 bad.append(number)
     if bad:
@@ -198,7 +195,17 @@ def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
         warnings.warn(f"{path}: skipped {len(bad)} unreadable line(s): {shown}", stacklevel=2)
 
 
-def load(path: str | Path) -> Capture:
+def is_journal_record(record: Any) -> bool:
+    """True if ``record`` (a parsed line, or a line's bytes or text) is a journal line."""
+    if isinstance(record, (bytes, str)):
+        try:
+            record = json.loads(record)
+        except (ValueError, RecursionError):
+            return False
+    return isinstance(record, dict) and record.get("k") in JOURNAL_KINDS
+
+
+def load_journal(path: str | Path) -> Capture:
     """Rebuild a capture from a journal written by :func:`slacklab.listen`.
 
     The result has the same deliveries, events, connections and problems

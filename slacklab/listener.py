@@ -43,10 +43,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from .capture import Capture
-from .errors import SlackAPIError, TokenError
-from .journal import JournalWriter
-from .protocol import (
+from slacklab.capture import Capture
+from slacklab.errors import SlackAPIError, TokenError
+from slacklab.journal import JournalWriter
+from slacklab.protocol import (
     Action,
     ConnectionProtocol,
     Decision,
@@ -56,7 +56,7 @@ from .protocol import (
     decide_api_error,
     describe_close,
 )
-from .redact import mask_text
+from slacklab.redact import mask_text
 
 __all__ = ["DEFAULT_API_URL", "Listener", "check_app_token", "open_connection_url"]
 
@@ -527,8 +527,10 @@ class Listener:
             sent = ws.protocol.close_sent
             if not why and sent is not None and sent.code == 1009:
                 # websockets refused a frame over max_size: it sent 1009 and dropped the connection
-                why = (f"a frame was larger than max_frame_bytes ({self.max_frame_bytes} bytes); refused, "
-                       "so Slack redelivers it (up to 3 times)")
+                why = (
+                    f"a frame was larger than max_frame_bytes ({self.max_frame_bytes} bytes); refused, "
+                    "so Slack redelivers it (up to 3 times)"
+                )
                 capture.record_problem(time.time(), conn.id, why)
             if not why:
                 why = describe_close(code, reason)
@@ -570,13 +572,10 @@ def _env(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def listener_from_env(
-    app_token: str | None = None, api_url: str | None = None, **kwargs: Any
-) -> Listener:
+def listener_from_env(app_token: str | None = None, api_url: str | None = None, **kwargs: Any) -> Listener:
     """Build a :class:`Listener` from arguments or ``SLACK_APP_TOKEN`` / ``SLACK_API_URL``."""
     return Listener(
         check_app_token(app_token or _env("SLACK_APP_TOKEN")),
         api_url=api_url or _env("SLACK_API_URL"),
         **kwargs,
     )
-

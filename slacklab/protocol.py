@@ -322,12 +322,8 @@ def decide_api_error(error: str, retry_after: float | None = None) -> Decision:
             delay=delay,
         )
     if error in FATAL_API_ERRORS:
-        return Decision(
-            Action.STOP, error, f"apps.connections.open failed: {error}. {FATAL_API_ERRORS[error]}"
-        )
-    return Decision(
-        Action.RECONNECT, error, f"apps.connections.open failed ({error}); retrying with backoff."
-    )
+        return Decision(Action.STOP, error, f"apps.connections.open failed: {error}. {FATAL_API_ERRORS[error]}")
+    return Decision(Action.RECONNECT, error, f"apps.connections.open failed ({error}); retrying with backoff.")
 
 
 def backoff_delays(

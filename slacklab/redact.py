@@ -43,9 +43,7 @@ _TICKET_RE = re.compile(r"(ticket=)[^&\s\"']+")
 _TOKEN_FIELD_RE = re.compile(r'(\\?"token\\?"\s*:\s*\\?")[^"\\]*')
 _FORM_TOKEN_RE = re.compile(r"(^|&)(token=)[^&]*")
 
-SECRET_HEADERS = frozenset(
-    {"authorization", "cookie", "set-cookie", "x-slack-signature", "proxy-authorization"}
-)
+SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-slack-signature", "proxy-authorization"})
 _SECRET_KEYS = frozenset({"token", "app_token", "bot_token", "signing_secret", "client_secret"})
 
 _extra_lock = threading.Lock()
@@ -94,8 +92,7 @@ def mask_json(value: Any) -> Any:
         return mask_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (MASK if (k in _SECRET_KEYS and isinstance(v, str) and v) else mask_json(v))
-            for k, v in value.items()
+            k: (MASK if (k in _SECRET_KEYS and isinstance(v, str) and v) else mask_json(v)) for k, v in value.items()
         }
     if isinstance(value, list):
         return [mask_json(v) for v in value]

@@ -49,8 +49,8 @@ __all__ = [
     "INT_COLUMNS",
     "event_key",
     "event_time_seconds",
-    "payload_fields",
     "make_row",
+    "payload_fields",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -145,9 +145,7 @@ def payload_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
         out.update(
             event_type=_s(payload.get("type")) or "interactive",
-            event_subtype=_s(first.get("action_id"))
-            or _s(payload.get("callback_id"))
-            or _s(view.get("callback_id")),
+            event_subtype=_s(first.get("action_id")) or _s(payload.get("callback_id")) or _s(view.get("callback_id")),
             channel=_id(payload.get("channel")) or _s(container.get("channel_id")),
             user=_id(payload.get("user")),
             text=_s(message.get("text")),

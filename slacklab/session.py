@@ -21,10 +21,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .capture import Capture
-from .listener import Listener, check_app_token
-from .scenario import Scenario, build_scenario
-from .simulator import Simulator
+from slacklab.capture import Capture
+from slacklab.listener import Listener, check_app_token
+from slacklab.sim.scenario import Scenario, build_scenario
+from slacklab.sim.server import Simulator
 
 __all__ = ["SIMULATOR_NOTE", "listen"]
 
@@ -65,7 +65,7 @@ def listen(
         scenario: what the simulator plays (default: ``build_scenario(seed, events, duration)``).
         events, duration, seed: size, simulated length (seconds) and seed of the default scenario.
         speed: simulated seconds per real second (``None``: as fast as possible).
-        simulator_options: extra keyword arguments for :class:`~slacklab.simulator.Simulator`
+        simulator_options: extra keyword arguments for :class:`~slacklab.sim.server.Simulator`
             (``ack_timeout``, ``refresh_interval``…).
         **listener_options: passed to :class:`~slacklab.listener.Listener`
             (``ping_interval``, ``debug_reconnects``…).

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .redact import mask_json_text, mask_text
-from .schema import COLUMNS, DATETIME_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+from slacklab.redact import mask_json_text, mask_text
+from slacklab.schema import COLUMNS, DATETIME_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 
 __all__ = [
     "FrameAppender",
@@ -137,8 +137,11 @@ class FrameAppender:
         arr = series.array
         if isinstance(arr, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
             return "masked"
-        if isinstance(arr, pd.arrays.StringArray | pd.arrays.DatetimeArray) and hasattr(arr, "_ndarray") \
-                and hasattr(arr, "_from_backing_data"):
+        if (
+            isinstance(arr, pd.arrays.StringArray | pd.arrays.DatetimeArray)
+            and hasattr(arr, "_ndarray")
+            and hasattr(arr, "_from_backing_data")
+        ):
             return "backed"
         return None
 
@@ -264,8 +267,11 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
     """Deliveries, distinct events and retries per ``event_type``, most frequent first."""
     if df.empty:
         return pd.DataFrame(
-            {"deliveries": pd.Series([], dtype="int64"), "events": pd.Series([], dtype="int64"),
-             "retries": pd.Series([], dtype="int64")},
+            {
+                "deliveries": pd.Series([], dtype="int64"),
+                "events": pd.Series([], dtype="int64"),
+                "retries": pd.Series([], dtype="int64"),
+            },
             index=pd.Index([], name="event_type"),
         )
     types = df["event_type"].fillna("(none)")

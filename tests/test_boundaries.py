@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import io
 import socket
-import threading
-import time
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from slacklab.cli import main
-from slacklab.http_delivery import FAKE_SIGNING_SECRET
+from slacklab.http.receiver import HttpReceiver
 from slacklab.listener import Listener
-from slacklab.receiver import HttpReceiver
-from slacklab.scenario import ScenarioItem, build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
+from slacklab.sim.scenario import ScenarioItem, build_scenario
+from slacklab.sim.server import Simulator
 
 from .helpers import event_payload, wait_until
 from .test_listener import FAST, assert_rows_match_truth, no_thread_left_behind  # noqa: F401
@@ -47,7 +45,7 @@ def listening_on(port: int) -> set[str]:
             address, hex_port = local.split(":")
             if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 raw = bytes.fromhex(address)
-                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
                 found.add(socket.inet_ntop(family, words))
     return found
 
@@ -158,7 +156,7 @@ def test_cli_receive_refuses_an_existing_log(tmp_path: Path, capsys: pytest.Capt
 
 def test_cli_demo_never_overwrites_an_earlier_demo(tmp_path: Path) -> None:
     """Regression: two demos in the same second wrote into the same folder, replacing its files."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     taken = [tmp_path / (now + timedelta(seconds=s)).strftime("demo-%Y%m%d-%H%M%S") for s in range(0, 30)]
     for folder in taken:  # every folder name the demo could pick in the next 30 s already exists
         folder.mkdir()

@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "02-live-capture.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SERVER_START_TIMEOUT = 90  # s
 RUN_ALL_TIMEOUT = 150  # s, the notebook itself takes about 25
 UI_TIMEOUT = 60  # s, for any one thing to appear in the page
@@ -40,7 +47,9 @@ UI_TIMEOUT = 60  # s, for any one thing to appear in the page
 # Quiet JupyterLab: no news or update checks (they would reach the network and pop up toasts).
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True,
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
     },
 }
 
@@ -73,8 +82,7 @@ KERNEL_READY_JS = """
 def _browser_or_skip() -> None:
     if CHROMIUM.exists():
         return
-    reason = ("the real-browser test needs Debian's Chromium at /usr/bin/chromium: "
-              "sudo apt-get install chromium")
+    reason = "the real-browser test needs Debian's Chromium at /usr/bin/chromium: sudo apt-get install chromium"
     if os.environ.get("SLACKLAB_REQUIRE_BROWSER") == "1":
         pytest.fail(reason + " (SLACKLAB_REQUIRE_BROWSER=1 forbids skipping)")
     pytest.skip(reason)
@@ -127,8 +135,9 @@ def lab(tmp_path: Path, kernelspec_dir: Path) -> Iterator[Lab]:
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values), encoding="utf-8")
     token = secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "JUPYTER_")) and k != "MPLBACKEND"}  # offline, inline charts
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JUPYTER_")) and k != "MPLBACKEND"
+    }  # offline, inline charts
     env.update(
         JUPYTER_PATH=str(kernelspec_dir),
         JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
@@ -141,18 +150,26 @@ def lab(tmp_path: Path, kernelspec_dir: Path) -> Iterator[Lab]:
     for _attempt in range(3):  # a port taken between picking and binding: pick another
         port = _free_port()
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={workdir}",
             "--LabApp.expose_app_in_browser=True",  # lets the test run commands such as run-all
-            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
             "--LabServerApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",  # never ask PyPI for extensions
             *(["--allow-root"] if os.geteuid() == 0 else []),  # CI containers run as root
         ]
         with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         server = Lab(f"http://127.0.0.1:{port}", token, workdir, log)
         try:
             if _wait_until_serving(server, process):
@@ -192,8 +209,9 @@ def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "browser-02.png"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                                             timeout=UI_TIMEOUT * 1000)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=UI_TIMEOUT * 1000
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(UI_TIMEOUT * 1000)
@@ -216,7 +234,8 @@ def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
                 chart.wait_for(state="visible")
                 page.wait_for_function(
                     "() => { const img = document.querySelector('.slacklab-explore img.slacklab-chart');"
-                    " return img && img.complete && img.naturalWidth > 300; }")
+                    " return img && img.complete && img.naturalWidth > 300; }"
+                )
                 assert "stopped" in panel.locator(".slacklab-status").inner_text()
                 before = _count(panel.locator(".slacklab-shown").inner_text())
                 labels = types.locator("option").all_inner_texts()
@@ -230,7 +249,9 @@ def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
                 types.select_option(label=label)
                 page.wait_for_function(
                     "(before) => { const el = document.querySelector('.slacklab-explore .slacklab-shown');"
-                    " return el && el.textContent.replace(/,/g, '') !== String(before); }", arg=before)
+                    " return el && el.textContent.replace(/,/g, '') !== String(before); }",
+                    arg=before,
+                )
                 after = _count(panel.locator(".slacklab-shown").inner_text())
                 assert after == expected < before, (label, before, after)
                 assert f"type {event_type}" in panel.locator(".slacklab-count").inner_text()
@@ -240,6 +261,7 @@ def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
                 page.screenshot(path=str(screenshot))
                 with contextlib.suppress(Exception):  # an extra artifact; never hide the real failure
                     page.locator(".slacklab-explore").first.screenshot(
-                        path=str(ARTIFACTS / "browser-02-panel.png"), timeout=5000)
+                        path=str(ARTIFACTS / "browser-02-panel.png"), timeout=5000
+                    )
         finally:
             browser.close()

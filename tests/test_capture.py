@@ -15,7 +15,8 @@ import pytest
 
 from slacklab.capture import Capture
 from slacklab.errors import LogFormatError
-from slacklab.journal import JournalWriter, load
+from slacklab.journal import JournalWriter
+from slacklab.journal import load_journal as load
 from slacklab.protocol import ConnectionProtocol, Envelope
 from slacklab.schema import COLUMNS, event_time_seconds, make_row, payload_fields
 from slacklab.table import counts_by_type, deliveries_frame, events_view
@@ -48,21 +49,41 @@ class TestSchema:
     def test_slash_command(self) -> None:
         f = payload_fields("slash_commands", slash_payload())
         assert (f["event_type"], f["channel"], f["user"], f["text"], f["trigger_id"]) == (
-            "/deploy", "C1", "U1", "now", "111.222.aaa")
+            "/deploy",
+            "C1",
+            "U1",
+            "now",
+            "111.222.aaa",
+        )
 
     def test_block_actions(self) -> None:
         f = payload_fields("interactive", block_action_payload())
         assert (f["event_type"], f["event_subtype"], f["channel"], f["user"], f["team_id"]) == (
-            "block_actions", "approve", "C2", "U2", "T1")
+            "block_actions",
+            "approve",
+            "C2",
+            "U2",
+            "T1",
+        )
 
     def test_bodies_without_event(self) -> None:
         f = payload_fields("url_verification", {"type": "url_verification", "challenge": "x"})
         assert f["event_type"] == "url_verification"
 
-    @pytest.mark.parametrize(("raw", "expected"), [(1610241741, 1610241741.0), ("1610241741", 1610241741.0),
-                                                    (1515449522000016, 1515449522.000016), (None, None),
-                                                    ("x", None), (True, None), (-5, None),
-                                                    (9223372036854778, None), (float("inf"), None)])
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            (1610241741, 1610241741.0),
+            ("1610241741", 1610241741.0),
+            (1515449522000016, 1515449522.000016),
+            (None, None),
+            ("x", None),
+            (True, None),
+            (-5, None),
+            (9223372036854778, None),
+            (float("inf"), None),
+        ],
+    )
     def test_event_time(self, raw: object, expected: float | None) -> None:
         got = event_time_seconds(raw)
         assert got == pytest.approx(expected) if expected else got is None
@@ -82,10 +103,22 @@ def rows() -> list[dict[str, object]]:
     t = 1_700_000_100.0
     return [
         make_row(source="socket", kind="events_api", payload=event_payload("Ev1"), received_at=t, envelope_id="e1"),
-        make_row(source="socket", kind="events_api", payload=event_payload("Ev1"), received_at=t + 4,
-                 envelope_id="e2", retry_attempt=1, retry_reason="timeout"),
-        make_row(source="socket", kind="events_api", payload=event_payload("Ev2", event_type="app_mention"),
-                 received_at=t + 1, envelope_id="e3"),
+        make_row(
+            source="socket",
+            kind="events_api",
+            payload=event_payload("Ev1"),
+            received_at=t + 4,
+            envelope_id="e2",
+            retry_attempt=1,
+            retry_reason="timeout",
+        ),
+        make_row(
+            source="socket",
+            kind="events_api",
+            payload=event_payload("Ev2", event_type="app_mention"),
+            received_at=t + 1,
+            envelope_id="e3",
+        ),
         make_row(source="socket", kind="slash_commands", payload=slash_payload(), received_at=t + 2, envelope_id="e4"),
     ]
 
@@ -112,15 +145,18 @@ class TestTable:
         assert first["last_received_at"] - first["first_received_at"] == pd.Timedelta(seconds=4)
 
     def test_same_event_id_for_two_apps_is_two_events(self) -> None:
-        r = rows()[:1] + [make_row(source="socket", kind="events_api", payload=event_payload("Ev1", app="A2"),
-                                   received_at=1.0)]
+        r = rows()[:1] + [
+            make_row(source="socket", kind="events_api", payload=event_payload("Ev1", app="A2"), received_at=1.0)
+        ]
         assert len(events_view(deliveries_frame(r))) == 2
 
     def test_tokens_pasted_into_message_text_are_masked(self) -> None:
         """Regression: the ``text`` column showed a token pasted into a message (the payload column did not)."""
         pasted = "oops xoxb-0000-fake-pasted-bot and xoxp-0000-fake-pasted-user"
-        r = [make_row(source="socket", kind="events_api", payload=event_payload("Ev9", text=pasted), received_at=1.0),
-             make_row(source="http", kind="slash_commands", payload=slash_payload(text=pasted), received_at=2.0)]
+        r = [
+            make_row(source="socket", kind="events_api", payload=event_payload("Ev9", text=pasted), received_at=1.0),
+            make_row(source="http", kind="slash_commands", payload=slash_payload(text=pasted), received_at=2.0),
+        ]
         df = deliveries_frame(r)
         assert list(df["text"]) == ["oops xoxb-••• and xoxp-•••"] * 2
         assert "fake-pasted" not in events_view(df).to_string()
@@ -182,8 +218,12 @@ class TestCapture:
         cap = Capture()
         p = ConnectionProtocol("c1")
         cap.record_connection_opened("c1", 10.0)
-        for text in ['{"type":"hello","num_connections":2}', "junk", '{"type":"disconnect","reason":"warning"}',
-                     '{"type":"disconnect","reason":"refresh_requested"}']:
+        for text in [
+            '{"type":"hello","num_connections":2}',
+            "junk",
+            '{"type":"disconnect","reason":"warning"}',
+            '{"type":"disconnect","reason":"refresh_requested"}',
+        ]:
             cap.record_frame(p.receive(text).frame, received_at=11.0, connection="c1")
         cap.record_connection_closed("c1", 12.0, "closed (code 1000)")
         conns = cap.connections()

@@ -36,8 +36,9 @@ def test_demo_writes_csv_chart_and_journal(tmp_path: Path) -> None:
 
 def test_capture_simulated_then_export(tmp_path: Path) -> None:
     csv, journal = tmp_path / "c.csv", tmp_path / "j.jsonl"
-    code, text = run("capture", "--simulate", "--count", "30", "--speed", "100", "--out", str(csv),
-                     "--journal", str(journal))
+    code, text = run(
+        "capture", "--simulate", "--count", "30", "--speed", "100", "--out", str(csv), "--journal", str(journal)
+    )
     assert code == 0, text
     assert len(pd.read_csv(csv)) >= 30
     code, text = run("capture", "--simulate", "--count", "5", "--out", str(csv))
@@ -50,8 +51,9 @@ def test_capture_simulated_then_export(tmp_path: Path) -> None:
     assert code == 2
 
 
-def test_capture_without_token_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_capture_without_token_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-0000-fake-bot-token")
     code, _ = run("capture", "--count", "1", "--out", str(tmp_path / "x.csv"))
@@ -70,8 +72,13 @@ def test_export_of_garbage_names_the_file(tmp_path: Path, capsys: pytest.Capture
 
 def test_simulate_serves_and_python_dash_m_works() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "slacklab", "simulate", "--serve-for", "1", "--events", "5"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "slacklab", "simulate", "--serve-for", "1", "--events", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "export SLACK_API_URL=http://127.0.0.1:" in proc.stdout
     assert "export SLACK_APP_TOKEN=xapp-1-A0SIMAPP-0000-SIMULATED" in proc.stdout
@@ -81,12 +88,19 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def test_compare_the_sample_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slacklab.http_delivery import FAKE_SIGNING_SECRET
+    from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
 
     monkeypatch.setenv("SLACK_SIGNING_SECRET", FAKE_SIGNING_SECRET)
     report = tmp_path / "report.html"
-    code, text = run("compare", str(DATA / "sample_socket.jsonl"), str(DATA / "sample_http.jsonl"),
-                     "--labels", "socket,http", "--out", str(report))
+    code, text = run(
+        "compare",
+        str(DATA / "sample_socket.jsonl"),
+        str(DATA / "sample_http.jsonl"),
+        "--labels",
+        "socket,http",
+        "--out",
+        str(report),
+    )
     assert code == 0, text
     assert "<Comparison socket vs http" in text and "matched" in text
     assert report.read_text().lstrip().lower().startswith("<!doctype html")
@@ -100,12 +114,15 @@ def test_receive_records_a_delivery(tmp_path: Path) -> None:
     import time
     import urllib.request
 
-    from slacklab.receiver import receive_http  # noqa: F401  (the CLI imports it lazily)
+    from slacklab.http.receiver import receive_http  # noqa: F401  (the CLI imports it lazily)
 
     out = io.StringIO()
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(main(
-        ["receive", "--port", "0", "--duration", "3", "--log", str(tmp_path / "r.jsonl")], out=out)))
+    thread = threading.Thread(
+        target=lambda: result.append(
+            main(["receive", "--port", "0", "--duration", "3", "--log", str(tmp_path / "r.jsonl")], out=out)
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while "http://127.0.0.1:" not in out.getvalue() and time.monotonic() < deadline:

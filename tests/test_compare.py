@@ -13,14 +13,14 @@ from matplotlib.axes import Axes
 
 from slacklab.capture import Capture
 from slacklab.compare import compare
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.journal import JournalWriter
 from slacklab.listener import Listener
 from slacklab.protocol import Envelope
-from slacklab.receiver import HttpReceiver, Reply
-from slacklab.scenario import ScenarioBuilder, build_scenario
 from slacklab.schema import make_row
-from slacklab.simulator import Simulator
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import ScenarioBuilder, build_scenario
+from slacklab.sim.server import Simulator
 from slacklab.table import deliveries_frame, empty_frame
 
 from .helpers import envelope, event_payload, slash_payload
@@ -42,8 +42,14 @@ def scenario():
     return b.build()
 
 
-def socket_capture(items: list[Any], *, skip: set[int] = frozenset(), retry: set[int] = frozenset(),
-                   copy: set[int] = frozenset(), drop_token: bool = False) -> Capture:
+def socket_capture(
+    items: list[Any],
+    *,
+    skip: set[int] = frozenset(),
+    retry: set[int] = frozenset(),
+    copy: set[int] = frozenset(),
+    drop_token: bool = False,
+) -> Capture:
     """A Socket Mode capture of ``items`` as the listener would record it, with known faults."""
     cap = Capture(source="socket", label="socket")
     for n, item in enumerate(items):
@@ -77,12 +83,15 @@ class TestGroundTruth:
 
         assert cmp.labels == ("socket", "http")
         assert set(cmp.only_a.event_id.dropna()) | set(cmp.only_a.trigger_id.dropna()) == {
-            items[5].payload.get("trigger_id")}
+            items[5].payload.get("trigger_id")
+        }
         assert list(cmp.only_b.event_id) == [items[2].payload["event_id"]]
         assert len(cmp.matched) == 5
         s = cmp.summary
         assert (s.loc["events", "socket"], s.loc["events", "http"]) == (6, 6)
-        assert (s.loc["retries", "socket"], s.loc["retries", "http"]) == (1, sender.truth.summary()["retries"]) == (1, 1)
+        assert (
+            (s.loc["retries", "socket"], s.loc["retries", "http"]) == (1, sender.truth.summary()["retries"]) == (1, 1)
+        )
         assert (s.loc["duplicates", "socket"], s.loc["duplicates", "http"]) == (2, 1)
         assert s.loc["other deliveries (not compared)", "http"] == 1  # the url_verification
         assert (s.loc["matched on event_id", "socket"], s.loc["matched on trigger_id", "socket"]) == (4, 1)
@@ -94,10 +103,10 @@ class TestGroundTruth:
     def test_simulator_feeds_listener_and_receiver_at_once(self, no_leftover_threads) -> None:
         items = build_scenario(seed=5, events=25, duration=2.0)
         dropped = {3, 7}
-        with Simulator(items, speed=20, seed=5) as sim, \
-                HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as http:
-            listener = Listener(sim.app_token, api_url=sim.api_url, ping_interval=0.5, ping_timeout=0.5,
-                                close_timeout=0.5, seed=1)
+        with Simulator(items, speed=20, seed=5) as sim, HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as http:
+            listener = Listener(
+                sim.app_token, api_url=sim.api_url, ping_interval=0.5, ping_timeout=0.5, close_timeout=0.5, seed=1
+            )
             socket = listener.start()
             try:
                 with HttpDelivery(items, http.url, speed=20, drop=dropped) as sender:
@@ -108,9 +117,9 @@ class TestGroundTruth:
                 listener.stop()
         cmp = compare(socket, http)
         truth, http_truth = sim.truth, sender.truth
-        assert set(cmp.matched.event_id.dropna()) | set(cmp.matched.trigger_id.dropna()) \
-            == {i.payload.get("event_id") or i.payload.get("trigger_id") for n, i in enumerate(items)
-                if n not in dropped}
+        assert set(cmp.matched.event_id.dropna()) | set(cmp.matched.trigger_id.dropna()) == {
+            i.payload.get("event_id") or i.payload.get("trigger_id") for n, i in enumerate(items) if n not in dropped
+        }
         assert len(cmp.only_a) == len(http_truth.keys("dropped")) == 2 and cmp.only_b.empty
         assert cmp.summary.loc["retries", "socket"] == len(truth.retries)
         assert cmp.summary.loc["retries", "http"] == http_truth.summary()["retries"] == 0
@@ -121,12 +130,17 @@ class TestMatching:
     def test_content_key_matches_events_seen_under_different_ids(self) -> None:
         a = Capture(source="socket")
         b = Capture(source="http")
-        a.record_delivery(make_row(source="socket", kind="events_api", payload=event_payload("EvA1", ts="1.000100"),
-                                   received_at=T0))
-        b.record_delivery(make_row(source="http", kind="events_api", payload=event_payload("EvB9", ts="1.000100"),
-                                   received_at=T0 + 0.5))
-        b.record_delivery(make_row(source="http", kind="events_api", payload=event_payload("EvB10", ts="2.0"),
-                                   received_at=T0 + 1))
+        a.record_delivery(
+            make_row(source="socket", kind="events_api", payload=event_payload("EvA1", ts="1.000100"), received_at=T0)
+        )
+        b.record_delivery(
+            make_row(
+                source="http", kind="events_api", payload=event_payload("EvB9", ts="1.000100"), received_at=T0 + 0.5
+            )
+        )
+        b.record_delivery(
+            make_row(source="http", kind="events_api", payload=event_payload("EvB10", ts="2.0"), received_at=T0 + 1)
+        )
         cmp = compare(a, b)
         assert list(cmp.matched.matched_on) == ["content"]
         assert (cmp.matched.socket_event_id.iloc[0], cmp.matched.http_event_id.iloc[0]) == ("EvA1", "EvB9")
@@ -136,19 +150,25 @@ class TestMatching:
 
     def test_slash_commands_and_interactivity_match_on_trigger_id(self) -> None:
         rows = [make_row(source="socket", kind="slash_commands", payload=slash_payload("1.1.a"), received_at=T0)]
-        other = [make_row(source="http", kind="slash_commands", payload=slash_payload("1.1.a"), received_at=T0),
-                 make_row(source="http", kind="slash_commands", payload=slash_payload("2.2.b"), received_at=T0)]
+        other = [
+            make_row(source="http", kind="slash_commands", payload=slash_payload("1.1.a"), received_at=T0),
+            make_row(source="http", kind="slash_commands", payload=slash_payload("2.2.b"), received_at=T0),
+        ]
         cmp = compare(pd.DataFrame(rows), pd.DataFrame(other), labels=("Socket Mode", "HTTP"))
         assert cmp.labels == ("Socket_Mode", "HTTP")
         assert list(cmp.matched.matched_on) == ["trigger_id"] and list(cmp.only_b.trigger_id) == ["2.2.b"]
 
     def test_rejected_signatures_are_left_out_unless_asked(self) -> None:
-        good = make_row(source="http", kind="events_api", payload=event_payload("Ev1"), received_at=T0,
-                        signature="valid")
-        forged = make_row(source="http", kind="events_api", payload=event_payload("Ev2"), received_at=T0,
-                          signature="invalid")
-        socket = [make_row(source="socket", kind="events_api", payload=event_payload(e), received_at=T0)
-                  for e in ("Ev1", "Ev2")]
+        good = make_row(
+            source="http", kind="events_api", payload=event_payload("Ev1"), received_at=T0, signature="valid"
+        )
+        forged = make_row(
+            source="http", kind="events_api", payload=event_payload("Ev2"), received_at=T0, signature="invalid"
+        )
+        socket = [
+            make_row(source="socket", kind="events_api", payload=event_payload(e), received_at=T0)
+            for e in ("Ev1", "Ev2")
+        ]
         cmp = compare(deliveries_frame(socket), deliveries_frame([good, forged]))
         assert cmp.summary.loc["rejected signatures (not compared)", "http"] == 1
         assert list(cmp.only_a.event_id) == ["Ev2"]
@@ -165,10 +185,24 @@ class TestFieldsAndLatency:
         assert any("accepts_response_payload" in n for n in cmp.notes)
 
     def test_latency_percentiles_and_the_fixed_time_warning(self) -> None:
-        rows_a = [make_row(source="socket", kind="events_api", received_at=T0 + 100 + i * 0.1,
-                           payload=event_payload(f"Ev{i}", event_time=int(T0 + 100))) for i in range(10)]
-        rows_b = [make_row(source="http", kind="events_api", received_at=T0 + 5000,
-                           payload=event_payload(f"Ev{i}", event_time=int(T0 + 100))) for i in range(10)]
+        rows_a = [
+            make_row(
+                source="socket",
+                kind="events_api",
+                received_at=T0 + 100 + i * 0.1,
+                payload=event_payload(f"Ev{i}", event_time=int(T0 + 100)),
+            )
+            for i in range(10)
+        ]
+        rows_b = [
+            make_row(
+                source="http",
+                kind="events_api",
+                received_at=T0 + 5000,
+                payload=event_payload(f"Ev{i}", event_time=int(T0 + 100)),
+            )
+            for i in range(10)
+        ]
         cmp = compare(pd.DataFrame(rows_a), pd.DataFrame(rows_b))
         lat = cmp.latency.set_index(["side", "event_type"])
         assert lat.loc[("socket", "(all)"), "p50_s"] == pytest.approx(0.45)
@@ -179,10 +213,25 @@ class TestFieldsAndLatency:
 
 class TestOutputs:
     def cmp(self):
-        a = [make_row(source="socket", kind="events_api", received_at=T0 + i,
-                      payload=event_payload(f"Ev{i}", text="=HYPERLINK(\"x\")")) for i in range(3)]
-        b = [make_row(source="http", kind="events_api", received_at=T0 + i, signature="valid",
-                      payload=event_payload(f"Ev{i}", text="=HYPERLINK(\"x\")")) for i in range(2)]
+        a = [
+            make_row(
+                source="socket",
+                kind="events_api",
+                received_at=T0 + i,
+                payload=event_payload(f"Ev{i}", text='=HYPERLINK("x")'),
+            )
+            for i in range(3)
+        ]
+        b = [
+            make_row(
+                source="http",
+                kind="events_api",
+                received_at=T0 + i,
+                signature="valid",
+                payload=event_payload(f"Ev{i}", text='=HYPERLINK("x")'),
+            )
+            for i in range(2)
+        ]
         return compare(pd.DataFrame(a), pd.DataFrame(b))
 
     def test_reprs_and_plot(self) -> None:
@@ -198,7 +247,7 @@ class TestOutputs:
         cmp = self.cmp()
         csv = cmp.to_csv(tmp_path / "report.csv")
         back = pd.read_csv(csv)
-        assert len(back) == 3 and (back.text == "'=HYPERLINK(\"x\")").all()
+        assert len(back) == 3 and (back.text == '\'=HYPERLINK("x")').all()
         assert set(back.status) == {"matched", "only_socket"}
         for table in ("by_type", "summary", "latency", "fields", "matched", "only_a", "only_b"):
             assert cmp.to_csv(tmp_path / f"{table}.csv", table=table).exists()
@@ -236,7 +285,8 @@ class TestShippedSamples:
         secret = truth["signing_secret"]
         cmp = compare(self.DATA / "sample_socket.jsonl", self.DATA / "sample_http.har", signing_secret=secret)
         only_socket = {f"A0SIMAPP/T0SIMTEAM/{e}" for e in cmp.only_a.event_id.dropna()} | {
-            f"trigger:{t}" for t in cmp.only_a.trigger_id.dropna()}
+            f"trigger:{t}" for t in cmp.only_a.trigger_id.dropna()
+        }
         assert only_socket == set(truth["http"]["dropped"]) and cmp.only_b.empty
         s = cmp.summary
         assert s.loc["events", "socket"] == truth["socket"]["summary"]["events"]
@@ -247,7 +297,7 @@ class TestShippedSamples:
 
     def test_har_and_jsonl_samples_hold_the_same_requests(self) -> None:
         secret = json.loads((self.DATA / "sample_truth.json").read_text(encoding="utf-8"))["signing_secret"]
-        from slacklab.httplog import read_http_log
+        from slacklab.http.logs import read_http_log
 
         har = read_http_log(self.DATA / "sample_http.har", secret).df
         jsonl = read_http_log(self.DATA / "sample_http.jsonl", secret).df

@@ -33,10 +33,13 @@ class TestRedact:
 
     def test_token_field_cut_short_or_inside_a_json_string(self) -> None:
         """Regression: a frame cut inside the verification token's value, or JSON quoted in JSON, showed it."""
-        assert mask_text('{"envelope_id": "e1", "payload": {"token": "s3cretvalu') == \
-            '{"envelope_id": "e1", "payload": {"token": "' + MASK
-        assert mask_text('{"raw": "{\\"token\\": \\"s3cretvalue\\"}"}') == \
-            '{"raw": "{\\"token\\": \\"' + MASK + '\\"}"}'
+        assert (
+            mask_text('{"envelope_id": "e1", "payload": {"token": "s3cretvalu')
+            == '{"envelope_id": "e1", "payload": {"token": "' + MASK
+        )
+        assert (
+            mask_text('{"raw": "{\\"token\\": \\"s3cretvalue\\"}"}') == '{"raw": "{\\"token\\": \\"' + MASK + '\\"}"}'
+        )
 
     def test_ordinary_text_is_untouched(self) -> None:
         for text in ["the token ring", "xapp is cool", "box-office", "tokenize=1", ""]:
@@ -53,14 +56,22 @@ class TestRedact:
         assert out == {"token": MASK, "nested": [{"bot_token": MASK}, f"xoxp-{MASK}"], "n": 1}
 
     def test_headers(self) -> None:
-        out = dict(mask_headers([("Authorization", "Bearer xoxb-1-2"), ("COOKIE", "a=b"),
-                                 ("X-Slack-Signature", "v0=abc"), ("X-Other", "xapp-1-AFAKE-0")]))
+        out = dict(
+            mask_headers(
+                [
+                    ("Authorization", "Bearer xoxb-1-2"),
+                    ("COOKIE", "a=b"),
+                    ("X-Slack-Signature", "v0=abc"),
+                    ("X-Other", "xapp-1-AFAKE-0"),
+                ]
+            )
+        )
         assert out["Authorization"] == out["COOKIE"] == out["X-Slack-Signature"] == MASK
         assert out["X-Other"] == f"xapp-{MASK}"
 
 
 class TestSafeCell:
-    @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"])
+    @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")'])
     def test_formulas_are_neutralised(self, text: str) -> None:
         assert safe_cell(text) == "'" + text
 
@@ -71,12 +82,27 @@ class TestSafeCell:
 
 def capture_with_hostile_text() -> Capture:
     cap = Capture()
-    texts = ["=cmd|' /C calc'!A0", "+SUM(1)", "-2+3", "@me", "\tTab", "naïve café ☕", "plain, with \"quotes\"\nnewline",
-             f"my token is {FAKE_TOKENS[1]}"]
+    texts = [
+        "=cmd|' /C calc'!A0",
+        "+SUM(1)",
+        "-2+3",
+        "@me",
+        "\tTab",
+        "naïve café ☕",
+        'plain, with "quotes"\nnewline',
+        f"my token is {FAKE_TOKENS[1]}",
+    ]
     for i, text in enumerate(texts):
-        cap.record_delivery(make_row(source="socket", kind="events_api",
-                                     payload=event_payload(f"Ev{i}", text=text), received_at=1_700_000_000.5 + i,
-                                     envelope_id=f"e{i}", ack_ms=0.5))
+        cap.record_delivery(
+            make_row(
+                source="socket",
+                kind="events_api",
+                payload=event_payload(f"Ev{i}", text=text),
+                received_at=1_700_000_000.5 + i,
+                envelope_id=f"e{i}",
+                ack_ms=0.5,
+            )
+        )
     return cap
 
 

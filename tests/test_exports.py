@@ -16,7 +16,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_unknown_name_is_a_clear_attribute_error() -> None:
     try:
-        slacklab.nope  # noqa: B018
+        slacklab.nope
     except AttributeError as exc:
         assert "nope" in str(exc)
     else:  # pragma: no cover

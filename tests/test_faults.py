@@ -27,12 +27,12 @@ import pytest
 
 import slacklab
 from slacklab.capture import Capture
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
-from slacklab.httplog import read_http_log
+from slacklab.http.logs import read_http_log
+from slacklab.http.receiver import HttpReceiver
 from slacklab.listener import Listener
-from slacklab.receiver import HttpReceiver
-from slacklab.scenario import build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import build_scenario
+from slacklab.sim.server import Simulator
 
 from .helpers import wait_until
 from .test_listener import FAST, assert_exact, assert_rows_match_truth, no_thread_left_behind  # noqa: F401
@@ -143,8 +143,13 @@ def test_ten_connections_share_the_events_the_eleventh_is_refused_and_a_refresh_
                 sim.add(build_scenario(seed=32, events=100, duration=5.0))
                 assert sim.wait_done(timeout=40)
                 ours = sim_ids(capture)
-                assert wait_until(lambda: set(capture.df["envelope_id"]) == {
-                    d["envelope_id"] for d in sim.truth.deliveries if d["connection"] in ours}, 10)
+                assert wait_until(
+                    lambda: (
+                        set(capture.df["envelope_id"])
+                        == {d["envelope_id"] for d in sim.truth.deliveries if d["connection"] in ours}
+                    ),
+                    10,
+                )
         finally:
             for other in others:
                 other.close()
@@ -270,7 +275,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_http_receiver_restarted_while_slack_retries(tmp_path: Path, no_leftover_threads) -> None:  # noqa: F811
+def test_http_receiver_restarted_while_slack_retries(tmp_path: Path, no_leftover_threads) -> None:
     log = tmp_path / "http.jsonl"
     port = free_port()
     scenario = build_scenario(seed=81, events=80, duration=20.0)
@@ -298,8 +303,11 @@ def test_http_receiver_restarted_while_slack_retries(tmp_path: Path, no_leftover
     assert events_api <= set(truth.keys("delivered"))  # retries carried every event over the outage
     both = pd.concat([cap1.df, cap2.df], ignore_index=True)
     both = both[both["kind"] != "url_verification"]
-    answered = {(a["event_key"], a["retry_attempt"]) for a in truth.attempts if a["status"] == 200
-                and a["kind"] != "url_verification"}
+    answered = {
+        (a["event_key"], a["retry_attempt"])
+        for a in truth.attempts
+        if a["status"] == 200 and a["kind"] != "url_verification"
+    }
     rows = set(zip(both["event_key"], both["retry_attempt"], strict=True))
     assert answered <= rows  # every request answered 200 is a row
     assert set(both["event_key"]) == set(truth.keys("delivered"))
@@ -314,8 +322,9 @@ def test_http_receiver_restarted_while_slack_retries(tmp_path: Path, no_leftover
 # ------------------------------------------------------- journal write failure
 
 
-def test_a_journal_that_cannot_be_written_stops_the_listener_without_acking(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_journal_that_cannot_be_written_stops_the_listener_without_acking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Regression: a full disk made every frame a reader error: an endless reconnect loop, 'closed normally'."""
     import errno
 

@@ -30,13 +30,13 @@ import slacklab
 from slacklab.capture import Capture
 from slacklab.errors import LogFormatError
 from slacklab.export import safe_frame
-from slacklab.http_delivery import FAKE_SIGNING_SECRET
+from slacklab.http.receiver import HttpReceiver
+from slacklab.http.signing import INVALID, STALE, VALID, VERDICTS, sign, verify
 from slacklab.listener import Listener
 from slacklab.protocol import ConnectionProtocol, Envelope, parse_frame
-from slacklab.receiver import HttpReceiver
-from slacklab.scenario import build_scenario
-from slacklab.signing import INVALID, STALE, VALID, VERDICTS, sign, verify
-from slacklab.simulator import Simulator
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
+from slacklab.sim.scenario import build_scenario
+from slacklab.sim.server import Simulator
 
 from .helpers import envelope, event_payload
 from .test_listener import FAST, assert_exact, no_thread_left_behind  # noqa: F401
@@ -50,23 +50,72 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-_event = st.fixed_dictionaries({}, optional={k: _json for k in (
-    "type", "user", "text", "ts", "channel", "event_ts", "thread_ts", "subtype", "item", "message", "channel_id")})
-_payload = st.fixed_dictionaries({}, optional={
-    "event_id": _json, "event_time": _json, "event": st.one_of(_event, _json), "team_id": _json, "team": _json,
-    "api_app_id": _json, "type": _json, "trigger_id": _json, "command": _json, "text": _json, "actions": _json,
-    "user": _json, "channel": _json, "container": _json, "message": _json, "view": _json, "callback_id": _json,
-    "token": _json})
+_event = st.fixed_dictionaries(
+    {},
+    optional={
+        k: _json
+        for k in (
+            "type",
+            "user",
+            "text",
+            "ts",
+            "channel",
+            "event_ts",
+            "thread_ts",
+            "subtype",
+            "item",
+            "message",
+            "channel_id",
+        )
+    },
+)
+_payload = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_id": _json,
+        "event_time": _json,
+        "event": st.one_of(_event, _json),
+        "team_id": _json,
+        "team": _json,
+        "api_app_id": _json,
+        "type": _json,
+        "trigger_id": _json,
+        "command": _json,
+        "text": _json,
+        "actions": _json,
+        "user": _json,
+        "channel": _json,
+        "container": _json,
+        "message": _json,
+        "view": _json,
+        "callback_id": _json,
+        "token": _json,
+    },
+)
 _frame = st.fixed_dictionaries(
     {"envelope_id": st.one_of(st.text(min_size=1, max_size=10), _json)},
-    optional={"type": st.one_of(st.sampled_from(["events_api", "slash_commands", "interactive", "hello",
-                                                 "disconnect"]), _json),
-              "payload": st.one_of(_payload, _json), "retry_attempt": _json, "retry_reason": _json,
-              "accepts_response_payload": _json, "num_connections": _json, "debug_info": _json,
-              "connection_info": _json, "reason": _json})
-_hello = st.fixed_dictionaries({"type": st.just("hello")}, optional={
-    "num_connections": _json, "debug_info": st.fixed_dictionaries({}, optional={
-        "host": _json, "approximate_connection_time": _json}), "connection_info": _json})
+    optional={
+        "type": st.one_of(
+            st.sampled_from(["events_api", "slash_commands", "interactive", "hello", "disconnect"]), _json
+        ),
+        "payload": st.one_of(_payload, _json),
+        "retry_attempt": _json,
+        "retry_reason": _json,
+        "accepts_response_payload": _json,
+        "num_connections": _json,
+        "debug_info": _json,
+        "connection_info": _json,
+        "reason": _json,
+    },
+)
+_hello = st.fixed_dictionaries(
+    {"type": st.just("hello")},
+    optional={
+        "num_connections": _json,
+        "debug_info": st.fixed_dictionaries({}, optional={"host": _json, "approximate_connection_time": _json}),
+        "connection_info": _json,
+    },
+)
 
 
 def _dumps(value: Any) -> str:
@@ -79,8 +128,7 @@ def feed(frames: list[str | bytes], received_at: float = 1764300000.0) -> tuple[
     for text in frames:
         step = proto.receive(text)
         steps.append(step)
-        capture.record_frame(step.frame, received_at=received_at, connection="c1",
-                             ack_ms=0.5 if step.ack else None)
+        capture.record_frame(step.frame, received_at=received_at, connection="c1", ack_ms=0.5 if step.ack else None)
     return capture, steps
 
 
@@ -100,9 +148,15 @@ def views_build(capture: Capture) -> None:
 
 
 @FUZZ
-@given(frames=st.lists(st.one_of(_frame.map(_dumps), _hello.map(_dumps), _json.map(_dumps), st.text(max_size=60),
-                                 st.binary(max_size=40)), max_size=6),
-       received_at=st.floats(min_value=0, max_value=4e9))
+@given(
+    frames=st.lists(
+        st.one_of(
+            _frame.map(_dumps), _hello.map(_dumps), _json.map(_dumps), st.text(max_size=60), st.binary(max_size=40)
+        ),
+        max_size=6,
+    ),
+    received_at=st.floats(min_value=0, max_value=4e9),
+)
 def test_any_frame_through_protocol_and_capture_never_raises(frames: list[str | bytes], received_at: float) -> None:
     capture, steps = feed(frames, received_at)
     for step in steps:  # every envelope is acked, nothing else is
@@ -110,16 +164,19 @@ def test_any_frame_through_protocol_and_capture_never_raises(frames: list[str | 
     views_build(capture)
 
 
-@pytest.mark.parametrize("text", [
-    '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": 18446744073709551616}',
-    '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": 1.8446744073709552e+19}',
-    '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": "99999999999999999999"}',
-    '{"type": "hello", "num_connections": 9223372036854775808}',
-    '{"type": "hello", "num_connections": "' + "9" * 5000 + '"}',
-    '{"type": "hello", "num_connections": "²"}',
-    '{"type": "hello", "num_connections": "--5"}',
-    '{"type": "hello", "debug_info": {"approximate_connection_time": 1e300}}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": 18446744073709551616}',
+        '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": 1.8446744073709552e+19}',
+        '{"envelope_id": "e1", "type": "events_api", "payload": {}, "retry_attempt": "99999999999999999999"}',
+        '{"type": "hello", "num_connections": 9223372036854775808}',
+        '{"type": "hello", "num_connections": "' + "9" * 5000 + '"}',
+        '{"type": "hello", "num_connections": "²"}',
+        '{"type": "hello", "num_connections": "--5"}',
+        '{"type": "hello", "debug_info": {"approximate_connection_time": 1e300}}',
+    ],
+)
 def test_out_of_range_numbers_in_frames_are_dropped_not_fatal(text: str) -> None:
     """Regression: huge counts broke every later DataFrame snapshot; odd digit strings made parse_frame raise."""
     parse_frame(text)
@@ -134,15 +191,19 @@ _garbage = st.one_of(
     st.text(max_size=80),
     st.binary(max_size=40),
     _json.filter(lambda v: not (isinstance(v, dict) and "envelope_id" in v)).map(_dumps),
-    st.builds(lambda n, cut: envelope(event_payload(f"EvG{n}"), envelope_id=f"g{n}")[:cut],
-              st.integers(0, 99), st.integers(0, 120)),
+    st.builds(
+        lambda n, cut: envelope(event_payload(f"EvG{n}"), envelope_id=f"g{n}")[:cut],
+        st.integers(0, 99),
+        st.integers(0, 120),
+    ),
 )
 
 
 @FUZZ
 @given(n_valid=st.integers(1, 8), garbage=st.lists(_garbage, max_size=10), seed=st.integers(0, 2**16))
-def test_garbage_interleaved_with_valid_envelopes_loses_none(n_valid: int, garbage: list[str | bytes],
-                                                              seed: int) -> None:
+def test_garbage_interleaved_with_valid_envelopes_loses_none(
+    n_valid: int, garbage: list[str | bytes], seed: int
+) -> None:
     valid = [envelope(event_payload(f"Ev{n}", text=f"message {n}"), envelope_id=f"env-{n}") for n in range(n_valid)]
     stream: list[str | bytes] = [*valid, *garbage]
     random.Random(seed).shuffle(stream)
@@ -164,11 +225,23 @@ def test_random_garbage_over_loopback_loses_no_event() -> None:
         if kind == 0:
             return real[: rng.randrange(len(real))]
         if kind == 1:
-            return "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0xD7FF)]))
-                           for _ in range(rng.randrange(1, 200)))
+            return "".join(
+                chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0xD7FF)]))
+                for _ in range(rng.randrange(1, 200))
+            )
         if kind == 2:
-            return json.dumps(rng.choice([[1, 2], "text", 3.5, None, {"type": "x" * rng.randrange(1, 9)},
-                                          {"payload": {"event_id": "EvNotAnEnvelope"}}]))
+            return json.dumps(
+                rng.choice(
+                    [
+                        [1, 2],
+                        "text",
+                        3.5,
+                        None,
+                        {"type": "x" * rng.randrange(1, 9)},
+                        {"payload": {"event_id": "EvNotAnEnvelope"}},
+                    ]
+                )
+            )
         return "{" * rng.randrange(1, 3000)
 
     texts = [garbage() for _ in range(40)]
@@ -189,10 +262,19 @@ def test_random_garbage_over_loopback_loses_no_event() -> None:
 # ------------------------------------------------------------------ the journal
 
 _record = st.fixed_dictionaries(
-    {"k": st.sampled_from(["frame", "ack", "open", "close", "note", "other"]),
-     "t": st.one_of(st.floats(), st.integers(), _json)},
-    optional={"c": _json, "raw": st.one_of(_frame.map(_dumps), _json, st.text(max_size=30)), "env": _json,
-              "ms": _json, "why": _json, "text": _json})
+    {
+        "k": st.sampled_from(["frame", "ack", "open", "close", "note", "other"]),
+        "t": st.one_of(st.floats(), st.integers(), _json),
+    },
+    optional={
+        "c": _json,
+        "raw": st.one_of(_frame.map(_dumps), _json, st.text(max_size=30)),
+        "env": _json,
+        "ms": _json,
+        "why": _json,
+        "text": _json,
+    },
+)
 
 
 @FUZZ
@@ -207,10 +289,13 @@ def load_and_build_views(path: Path) -> None:
     views_build(capture)
 
 
-@given(lines=st.lists(st.one_of(_record.map(_dumps), st.text(max_size=40), _json.map(_dumps)), max_size=8),
-       torn=st.booleans())
-def test_any_journal_loads_or_raises_log_format_error(tmp_path_factory: pytest.TempPathFactory, lines: list[str],
-                                                      torn: bool) -> None:
+@given(
+    lines=st.lists(st.one_of(_record.map(_dumps), st.text(max_size=40), _json.map(_dumps)), max_size=8),
+    torn=st.booleans(),
+)
+def test_any_journal_loads_or_raises_log_format_error(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], torn: bool
+) -> None:
     path = tmp_path_factory.mktemp("journal") / "j.jsonl"
     text = "\n".join(line.replace("\n", " ").replace("\r", " ") for line in lines)
     path.write_text(text if torn else text + "\n", encoding="utf-8", errors="surrogatepass")
@@ -221,10 +306,12 @@ def test_any_journal_loads_or_raises_log_format_error(tmp_path_factory: pytest.T
 def test_journal_records_with_impossible_times_or_ack_ms_are_skipped_with_a_warning(tmp_path: Path, t: str) -> None:
     """Regression: a time pandas cannot hold, or a non-numeric ack ``ms``, made load() or every view raise."""
     good = _dumps({"k": "frame", "t": 1764300000.0, "c": "c1", "raw": envelope(event_payload("Ev1"), "e1")})
-    lines = [good,
-             '{"k": "frame", "t": %s, "c": "c1", "raw": %s}' % (t, json.dumps(envelope(event_payload("Ev2"), "e2"))),
-             '{"k": "ack", "t": 1764300000.1, "c": "c1", "env": "e1", "ms": "abc"}',
-             '{"k": "open", "t": %s, "c": "c9"}' % t]
+    lines = [
+        good,
+        '{"k": "frame", "t": %s, "c": "c1", "raw": %s}' % (t, json.dumps(envelope(event_payload("Ev2"), "e2"))),
+        '{"k": "ack", "t": 1764300000.1, "c": "c1", "env": "e1", "ms": "abc"}',
+        '{"k": "open", "t": %s, "c": "c9"}' % t,
+    ]
     path = tmp_path / "j.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.warns(UserWarning, match=r"skipped 2 unreadable line\(s\): 2, 4"):
@@ -235,8 +322,9 @@ def test_journal_records_with_impossible_times_or_ack_ms_are_skipped_with_a_warn
 
 @FUZZ
 @given(data=st.binary(max_size=300))
-def test_any_bytes_as_a_journal_load_or_raise_log_format_error(tmp_path_factory: pytest.TempPathFactory,
-                                                               data: bytes) -> None:
+def test_any_bytes_as_a_journal_load_or_raise_log_format_error(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     path = tmp_path_factory.mktemp("journal") / "j.jsonl"
     path.write_bytes(data)
     load_and_build_views(path)
@@ -251,24 +339,52 @@ def receiver() -> Iterator[Capture]:
         yield capture
 
 
-_content_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", "",
-                                  "application/json; charset=latin-1", "multipart/form-data; boundary=x"])
-_form_body = st.dictionaries(st.sampled_from(["command", "text", "trigger_id", "payload", "ssl_check", "token", "x"]),
-                             st.one_of(st.text(max_size=30), _json.map(_dumps), st.just("/deploy")),
-                             max_size=5)
+_content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "",
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ]
+)
+_form_body = st.dictionaries(
+    st.sampled_from(["command", "text", "trigger_id", "payload", "ssl_check", "token", "x"]),
+    st.one_of(st.text(max_size=30), _json.map(_dumps), st.just("/deploy")),
+    max_size=5,
+)
 
 
 @settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
-@given(body=st.one_of(st.binary(max_size=400), _form_body.map(lambda d: "&".join(f"{k}={v}" for k, v in d.items())
-                                                                ).map(str.encode),
-                      _payload.map(_dumps).map(str.encode)),
-       content_type=_content_types, signed=st.booleans(),
-       extra=st.lists(st.tuples(st.sampled_from(["X-Slack-Retry-Num", "X-Slack-Retry-Reason", "X-Slack-Signature",
-                                                  "X-Slack-Request-Timestamp", "Cookie", "X-Other"]),
-                                st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)),
-                      max_size=3))
-def test_live_receiver_answers_any_post(receiver: Capture, body: bytes, content_type: str, signed: bool,
-                                        extra: list[tuple[str, str]]) -> None:
+@given(
+    body=st.one_of(
+        st.binary(max_size=400),
+        _form_body.map(lambda d: "&".join(f"{k}={v}" for k, v in d.items())).map(str.encode),
+        _payload.map(_dumps).map(str.encode),
+    ),
+    content_type=_content_types,
+    signed=st.booleans(),
+    extra=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "X-Slack-Retry-Num",
+                    "X-Slack-Retry-Reason",
+                    "X-Slack-Signature",
+                    "X-Slack-Request-Timestamp",
+                    "Cookie",
+                    "X-Other",
+                ]
+            ),
+            st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20),
+        ),
+        max_size=3,
+    ),
+)
+def test_live_receiver_answers_any_post(
+    receiver: Capture, body: bytes, content_type: str, signed: bool, extra: list[tuple[str, str]]
+) -> None:
     headers = dict(extra)
     if content_type:
         headers["Content-Type"] = content_type
@@ -293,8 +409,13 @@ _SECRETS = ("fuzz-signing-secret-0001", "fuzz-sécret-ünïcode-0002", FAKE_SIGN
 
 
 @FUZZ
-@given(secret=st.sampled_from(_SECRETS), body=st.binary(max_size=300), ts=st.integers(0, 2**33),
-       skew=st.integers(-1000, 1000), flip=st.integers(0, 299))
+@given(
+    secret=st.sampled_from(_SECRETS),
+    body=st.binary(max_size=300),
+    ts=st.integers(0, 2**33),
+    skew=st.integers(-1000, 1000),
+    flip=st.integers(0, 299),
+)
 def test_signatures_round_trip_and_detect_any_change(secret: str, body: bytes, ts: int, skew: int, flip: int) -> None:
     headers = sign(secret, ts, body)
     expected = VALID if abs(skew) <= 300 else STALE
@@ -302,15 +423,19 @@ def test_signatures_round_trip_and_detect_any_change(secret: str, body: bytes, t
     assert verify(secret, list(headers.items())[::-1], body, ts + skew) == expected  # pairs, any order
     if body:
         i = flip % len(body)
-        altered = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1:]
+        altered = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
         assert verify(secret, headers, altered, ts + skew) == INVALID
     other = next(s for s in _SECRETS if s != secret)
     assert verify(other, headers, body, ts + skew) == INVALID
 
 
 @FUZZ
-@given(headers=st.lists(st.tuples(st.text(max_size=30), st.text(max_size=80)), max_size=6),
-       body=st.binary(max_size=100), at=st.floats(allow_nan=True, allow_infinity=True))
-def test_verify_with_any_headers_and_capture_time_never_raises(headers: list[tuple[str, str]], body: bytes,
-                                                               at: float) -> None:
+@given(
+    headers=st.lists(st.tuples(st.text(max_size=30), st.text(max_size=80)), max_size=6),
+    body=st.binary(max_size=100),
+    at=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_verify_with_any_headers_and_capture_time_never_raises(
+    headers: list[tuple[str, str]], body: bytes, at: float
+) -> None:
     assert verify(FAKE_SIGNING_SECRET, headers, body, at) in VERDICTS

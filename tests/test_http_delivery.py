@@ -13,10 +13,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from slacklab.capture import Capture
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery, encode_body
-from slacklab.receiver import HttpReceiver, Reply
-from slacklab.scenario import ScenarioBuilder, ScenarioItem, build_scenario
-from slacklab.signing import verify
+from slacklab.http.receiver import HttpReceiver, Reply
+from slacklab.http.signing import verify
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery, encode_body
+from slacklab.sim.scenario import ScenarioBuilder, ScenarioItem, build_scenario
 
 from .helpers import block_action_payload, event_payload, slash_payload
 from .test_receiver import no_leftover_threads  # noqa: F401 - a fixture
@@ -166,7 +166,7 @@ class TestDelivery:
         log = tmp_path / "raw.jsonl"
         b = ScenarioBuilder(seed=2)
         b.message(0.0, "naïve =1+1 🚀")
-        b.slash(0.0, "/poll", "\"Lunch?\" pizza tacos")
+        b.slash(0.0, "/poll", '"Lunch?" pizza tacos')
         with HttpReceiver(log=log) as cap:  # no secret: the receiver does not check; we do, from the raw log
             run(list(b.build()), cap, 3)
         for line in log.read_text(encoding="utf-8").splitlines():

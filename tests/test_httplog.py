@@ -8,7 +8,7 @@ import os
 import stat
 import warnings
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slacklab.errors import LogFormatError
-from slacklab.httplog import HttpLogWriter, load_log, read_http_log
-from slacklab.httprequest import CapturedRequest, classify_body, parse_request
+from slacklab.http.logs import HttpLogWriter, read_http_log
+from slacklab.http.request import CapturedRequest, classify_body, parse_request
+from slacklab.http.signing import sign
 from slacklab.journal import JournalWriter
-from slacklab.signing import sign
+from slacklab.loader import load as load_log
 
 from .helpers import block_action_payload, envelope, event_payload, slash_payload
 
@@ -35,23 +36,45 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def signed(body: bytes, ts: int = T0, ctype: str = JSON, *, secret: str = SECRET,
-           extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
-    return [("Content-Type", ctype), ("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
-            *sign(secret, ts, body).items(), *extra]
+def signed(
+    body: bytes, ts: int = T0, ctype: str = JSON, *, secret: str = SECRET, extra: tuple[tuple[str, str], ...] = ()
+) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", ctype),
+        ("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+        *sign(secret, ts, body).items(),
+        *extra,
+    ]
 
 
-def har_entry(body: bytes, headers: list[tuple[str, str]], *, started: float = T0, status: int = 200,
-              time_ms: float = 3.5, pairs: bool = False, method: str = "POST",
-              url: str = "https://sim.ngrok.invalid/slack/events", params: bool = False,
-              text: bool = True) -> dict[str, Any]:
+def har_entry(
+    body: bytes,
+    headers: list[tuple[str, str]],
+    *,
+    started: float = T0,
+    status: int = 200,
+    time_ms: float = 3.5,
+    pairs: bool = False,
+    method: str = "POST",
+    url: str = "https://sim.ngrok.invalid/slack/events",
+    params: bool = False,
+    text: bool = True,
+) -> dict[str, Any]:
     """One entry shaped like mitmproxy's savehar output."""
     hdrs: list[Any] = [[k, v] for k, v in headers] if pairs else [{"name": k, "value": v} for k, v in headers]
-    request: dict[str, Any] = {"method": method, "url": url, "httpVersion": "HTTP/1.1", "cookies": [],
-                               "headers": hdrs, "queryString": [], "headersSize": 200, "bodySize": len(body)}
+    request: dict[str, Any] = {
+        "method": method,
+        "url": url,
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": hdrs,
+        "queryString": [],
+        "headersSize": 200,
+        "bodySize": len(body),
+    }
     if method == "POST":
         post: dict[str, Any] = {"mimeType": dict(headers).get("Content-Type", "")}
         if text:
@@ -62,17 +85,34 @@ def har_entry(body: bytes, headers: list[tuple[str, str]], *, started: float = T
             post["params"] = [{"name": k, "value": v} for k, v in parse_qsl(body.decode(), keep_blank_values=True)]
         request["postData"] = post
     return {
-        "startedDateTime": iso(started), "time": time_ms, "request": request,
-        "response": {"status": status, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
-                     "headers": [], "content": {"size": 0, "mimeType": "text/plain", "text": ""},
-                     "redirectURL": "", "headersSize": 50, "bodySize": 0},
-        "cache": {}, "timings": {"send": 0.1, "wait": time_ms - 0.2, "receive": 0.1},
+        "startedDateTime": iso(started),
+        "time": time_ms,
+        "request": request,
+        "response": {
+            "status": status,
+            "statusText": "OK",
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": [],
+            "content": {"size": 0, "mimeType": "text/plain", "text": ""},
+            "redirectURL": "",
+            "headersSize": 50,
+            "bodySize": 0,
+        },
+        "cache": {},
+        "timings": {"send": 0.1, "wait": time_ms - 0.2, "receive": 0.1},
     }
 
 
 def har(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"log": {"version": "1.2", "creator": {"name": "mitmproxy exporthar", "version": "0.1"},
-                    "pages": [], "entries": entries}}
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "mitmproxy exporthar", "version": "0.1"},
+            "pages": [],
+            "entries": entries,
+        }
+    }
 
 
 def write_json(path: Path, doc: Any) -> Path:
@@ -84,25 +124,49 @@ def event_body(event_id: str = "Ev1", **kw: Any) -> bytes:
     return json.dumps(event_payload(event_id, **kw)).encode()
 
 
-def raw_request(body: bytes, headers: list[tuple[str, str]], method: str = "POST",
-                target: str = "/slack/events") -> str:
+def raw_request(
+    body: bytes, headers: list[tuple[str, str]], method: str = "POST", target: str = "/slack/events"
+) -> str:
     head = f"{method} {target} HTTP/1.1\r\nHost: sim.ngrok.invalid\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers) + f"Content-Length: {len(body)}\r\n\r\n"
     return base64.b64encode(head.encode("latin-1") + body).decode()
 
 
-def ngrok_item(body: bytes, headers: list[tuple[str, str]], *, started: float = T0, status: int = 200,
-               duration_ns: int = 2_500_000, method: str = "POST") -> dict[str, Any]:
-    return {"uri": "/api/requests/http/abc", "id": "abc", "tunnel_name": "command_line", "remote_addr": "203.0.113.9",
-            "start": iso(started), "duration": duration_ns,
-            "request": {"method": method, "proto": "HTTP/1.1", "headers": {k: [v] for k, v in headers},
-                        "uri": "/slack/events", "raw": raw_request(body, headers, method)},
-            "response": {"status": f"{status} OK", "status_code": status, "proto": "HTTP/1.1", "headers": {},
-                         "raw": ""}}
+def ngrok_item(
+    body: bytes,
+    headers: list[tuple[str, str]],
+    *,
+    started: float = T0,
+    status: int = 200,
+    duration_ns: int = 2_500_000,
+    method: str = "POST",
+) -> dict[str, Any]:
+    return {
+        "uri": "/api/requests/http/abc",
+        "id": "abc",
+        "tunnel_name": "command_line",
+        "remote_addr": "203.0.113.9",
+        "start": iso(started),
+        "duration": duration_ns,
+        "request": {
+            "method": method,
+            "proto": "HTTP/1.1",
+            "headers": {k: [v] for k, v in headers},
+            "uri": "/slack/events",
+            "raw": raw_request(body, headers, method),
+        },
+        "response": {"status": f"{status} OK", "status_code": status, "proto": "HTTP/1.1", "headers": {}, "raw": ""},
+    }
 
 
-def request(body: bytes, headers: list[tuple[str, str]], at: float = T0, method: str = "POST",
-            status: int | None = 200, ms: float | None = 1.0) -> CapturedRequest:
+def request(
+    body: bytes,
+    headers: list[tuple[str, str]],
+    at: float = T0,
+    method: str = "POST",
+    status: int | None = 200,
+    ms: float | None = 1.0,
+) -> CapturedRequest:
     return CapturedRequest(at, method, "/slack/events", tuple(headers), body, status, ms)
 
 
@@ -125,7 +189,12 @@ class TestHar:
         assert len(df) == 1 and cap.state == "loaded" and cap.source == "http"
         row = df.iloc[0]
         assert (row.source, row.kind, row.event_id, row.event_type, row.text) == (
-            "http", "events_api", "Ev1", "message", "hello")
+            "http",
+            "events_api",
+            "Ev1",
+            "message",
+            "hello",
+        )
         assert row.signature == "valid"
         assert row.http_status == 200 and row.response_ms == pytest.approx(3.5)
         assert row.received_at.timestamp() == pytest.approx(T0 + 0.25)
@@ -154,7 +223,11 @@ class TestHar:
         cap = load_quiet(write_json(tmp_path / "slack.har", har([entry])), SLACK_SECRET)
         row = cap.df.iloc[0]
         assert (row.kind, row.event_type, row.trigger_id, row.signature) == (
-            "slash_commands", "/webhook-collect", "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c", "valid")
+            "slash_commands",
+            "/webhook-collect",
+            "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+            "valid",
+        )
         assert row.text is None or row.text == ""
         assert SLACK_SECRET not in repr(cap) and "xyzz0WbapA4vBCDEFasx0q6G" not in cap.df.to_string()
 
@@ -168,8 +241,14 @@ class TestHar:
         assert load_quiet(write_json(tmp_path / "q.har", har([entry]))).df.iloc[0].signature == "valid"
 
     def test_websocket_session_loads_as_socket_deliveries(self, tmp_path: Path) -> None:
-        hello = json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"},
-                            "debug_info": {"host": "applink-sim"}})
+        hello = json.dumps(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "connection_info": {"app_id": "A1"},
+                "debug_info": {"host": "applink-sim"},
+            }
+        )
         env = envelope(event_payload("Ev5"), envelope_id="env-5")
         ack = json.dumps({"envelope_id": "env-5"})
         entry = har_entry(b"", [], method="GET", url="wss://wss-primary.slack.invalid/link/?ticket=secret-ticket")
@@ -178,8 +257,12 @@ class TestHar:
             {"type": "receive", "time": T0 + 0.1, "opcode": 1, "data": hello},
             {"type": "receive", "time": T0 + 1.0, "opcode": 1, "data": env},
             {"type": "send", "time": T0 + 1.004, "opcode": 1, "data": ack},
-            {"type": "receive", "time": T0 + 2.0, "opcode": 2,
-             "data": base64.b64encode(envelope(slash_payload("9.9.z"), "env-6", "slash_commands").encode()).decode()},
+            {
+                "type": "receive",
+                "time": T0 + 2.0,
+                "opcode": 2,
+                "data": base64.b64encode(envelope(slash_payload("9.9.z"), "env-6", "slash_commands").encode()).decode(),
+            },
         ]
         cap = load_quiet(write_json(tmp_path / "ws.har", har([entry])))
         df = cap.df
@@ -193,8 +276,19 @@ class TestHar:
     def test_kinds_retries_and_special_bodies(self, tmp_path: Path) -> None:
         bodies = [
             (json.dumps({"token": "t", "challenge": "abc", "type": "url_verification"}).encode(), JSON, ()),
-            (json.dumps({"token": "t", "type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820,
-                         "api_app_id": "A1"}).encode(), JSON, ()),
+            (
+                json.dumps(
+                    {
+                        "token": "t",
+                        "type": "app_rate_limited",
+                        "team_id": "T1",
+                        "minute_rate_limited": 1518467820,
+                        "api_app_id": "A1",
+                    }
+                ).encode(),
+                JSON,
+                (),
+            ),
             (b"ssl_check=1&token=abc", FORM, ()),
             (event_body("Ev7"), JSON, (("X-Slack-Retry-Num", "2"), ("X-Slack-Retry-Reason", "http_timeout"))),
         ]
@@ -211,8 +305,9 @@ class TestHar:
 
 
 class TestFormBodies:
-    @pytest.mark.parametrize("text", ["=SUM(1+1)", "+49 30 1234567", "-1, wait", "@here standup", "Grüße 日本語 🚀",
-                                      "a&b=c", ""])
+    @pytest.mark.parametrize(
+        "text", ["=SUM(1+1)", "+49 30 1234567", "-1, wait", "@here standup", "Grüße 日本語 🚀", "a&b=c", ""]
+    )
     def test_slash_command_text_survives_exactly(self, text: str) -> None:
         body = urlencode({**slash_payload("1.2.x"), "text": text}).encode()
         parsed = parse_request(request(body, signed(body, ctype=FORM)), SECRET)
@@ -223,15 +318,20 @@ class TestFormBodies:
     @pytest.mark.parametrize("quoting", ["percent-20", "plus"])
     def test_interactive_payload_form(self, quoting: str) -> None:
         payload = block_action_payload("3.4.y")
-        payload["message"]["text"] = "=HYPERLINK(\"x\") Déployer ?"
+        payload["message"]["text"] = '=HYPERLINK("x") Déployer ?'
         data = json.dumps(payload, ensure_ascii=False)
         body = (f"payload={quote(data)}" if quoting == "percent-20" else urlencode({"payload": data})).encode()
         parsed = parse_request(request(body, signed(body, ctype=FORM)), SECRET)
         row = parsed.row
         assert row is not None
         assert (row["kind"], row["event_type"], row["event_subtype"], row["trigger_id"], row["signature"]) == (
-            "interactive", "block_actions", "approve", "3.4.y", "valid")
-        assert row["text"] == "=HYPERLINK(\"x\") Déployer ?"
+            "interactive",
+            "block_actions",
+            "approve",
+            "3.4.y",
+            "valid",
+        )
+        assert row["text"] == '=HYPERLINK("x") Déployer ?'
 
     def test_formula_text_is_neutralised_on_export(self, tmp_path: Path) -> None:
         body = urlencode({**slash_payload("1.2.x"), "text": "=cmd|' /C calc'!A0"}).encode()
@@ -258,16 +358,30 @@ class TestVerdictsInLogs:
 class TestNgrok:
     def test_export_with_raw_requests(self, tmp_path: Path) -> None:
         body = event_body("Ev9", text="ngrok'd ✓")
-        doc = {"uri": "/api/requests/http", "requests": [
-            ngrok_item(body, signed(body, extra=(("X-Slack-Retry-Num", "1"), ("x-slack-retry-reason", "http_error"))),
-                       started=T0 + 1, status=500, duration_ns=4_200_000),
-            ngrok_item(b"", [("Accept", "*/*")], method="GET"),
-        ]}
+        doc = {
+            "uri": "/api/requests/http",
+            "requests": [
+                ngrok_item(
+                    body,
+                    signed(body, extra=(("X-Slack-Retry-Num", "1"), ("x-slack-retry-reason", "http_error"))),
+                    started=T0 + 1,
+                    status=500,
+                    duration_ns=4_200_000,
+                ),
+                ngrok_item(b"", [("Accept", "*/*")], method="GET"),
+            ],
+        }
         cap = load_quiet(write_json(tmp_path / "ngrok.json", doc))
         row = cap.df.iloc[0]
         assert len(cap) == 1
         assert (row.event_id, row.text, row.signature, row.http_status, row.retry_attempt, row.retry_reason) == (
-            "Ev9", "ngrok'd ✓", "valid", 500, 1, "http_error")
+            "Ev9",
+            "ngrok'd ✓",
+            "valid",
+            500,
+            1,
+            "http_error",
+        )
         assert row.response_ms == pytest.approx(4.2)
         assert "skipped: not a Slack request" in cap.problems().problem.iloc[0]
         assert any("1 request(s) were not Slack's" in n for n in cap.notes)
@@ -275,8 +389,13 @@ class TestNgrok:
     def test_chunked_raw_body(self, tmp_path: Path) -> None:
         body = event_body("Ev10")
         head = "POST /slack/events HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-        chunked = f"{len(body[:10]):x}\r\n".encode() + body[:10] + f"\r\n{len(body[10:]):x}\r\n".encode() \
-            + body[10:] + b"\r\n0\r\n\r\n"
+        chunked = (
+            f"{len(body[:10]):x}\r\n".encode()
+            + body[:10]
+            + f"\r\n{len(body[10:]):x}\r\n".encode()
+            + body[10:]
+            + b"\r\n0\r\n\r\n"
+        )
         item = ngrok_item(body, [])
         item["request"]["raw"] = base64.b64encode(head.encode() + chunked).decode()
         assert list(load_quiet(write_json(tmp_path / "c.json", [item]), None).df.event_id) == ["Ev10"]
@@ -337,13 +456,16 @@ class TestBrokenFiles:
             read_http_log(path)
         assert info.value.path == path and info.value.location.startswith("line ")
 
-    @pytest.mark.parametrize("content,match", [
-        (b"", "empty"),
-        (b"\x00\x01garbage\xff", "not a HAR file"),
-        (b"hello world\n", "not a HAR file"),
-        (b'{"something": "else"}', "not a HAR file or an ngrok export"),
-        (b'{"log": {"entries": 3}}', "log.entries"),
-    ])
+    @pytest.mark.parametrize(
+        "content,match",
+        [
+            (b"", "empty"),
+            (b"\x00\x01garbage\xff", "not a HAR file"),
+            (b"hello world\n", "not a HAR file"),
+            (b'{"something": "else"}', "not a HAR file or an ngrok export"),
+            (b'{"log": {"entries": 3}}', "log.entries"),
+        ],
+    )
     def test_garbage_is_a_clear_error(self, tmp_path: Path, content: bytes, match: str) -> None:
         path = tmp_path / "bad.har"
         path.write_bytes(content)
@@ -357,8 +479,11 @@ class TestBrokenFiles:
 
     def test_partly_broken_har_loads_the_rest_and_names_entries(self, tmp_path: Path) -> None:
         body = event_body("Ev1")
-        entries = [har_entry(body, signed(body)), {"request": "nope"},
-                   {**har_entry(body, signed(body)), "startedDateTime": "yesterday"}]
+        entries = [
+            har_entry(body, signed(body)),
+            {"request": "nope"},
+            {**har_entry(body, signed(body)), "startedDateTime": "yesterday"},
+        ]
         with pytest.warns(UserWarning, match=r"skipped 2 unusable entries: entry 2: no request object; entry 3: "):
             cap = read_http_log(write_json(tmp_path / "part.har", har(entries)), SECRET)
         assert len(cap) == 1 and any("entry 2" in n for n in cap.notes)
@@ -449,28 +574,61 @@ _slack_json = st.fixed_dictionaries(
     {"type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited", "block_actions"])},
     optional={"event_id": _json, "event_time": _json, "event": _json, "team_id": _json, "challenge": _json},
 ).map(json.dumps)
-_slack_form = st.dictionaries(st.sampled_from(["command", "text", "trigger_id", "payload", "ssl_check", "x"]),
-                              st.one_of(st.text(max_size=20), _slack_json, st.just("/deploy")),
-                              max_size=4).map(urlencode)
+_slack_form = st.dictionaries(
+    st.sampled_from(["command", "text", "trigger_id", "payload", "ssl_check", "x"]),
+    st.one_of(st.text(max_size=20), _slack_json, st.just("/deploy")),
+    max_size=4,
+).map(urlencode)
 _entry = st.fixed_dictionaries(
-    {"request": st.fixed_dictionaries({"method": st.sampled_from(["POST", "GET", 3]),
-                                       "headers": st.one_of(_json, st.lists(st.tuples(st.text(max_size=8),
-                                                                                      st.text(max_size=8)))),
-                                       "postData": st.one_of(_json, st.fixed_dictionaries(
-                                           {"text": st.one_of(st.text(max_size=60), _slack_json, _slack_form)}))}),
-     "startedDateTime": st.one_of(st.just("2026-01-01T00:00:00Z"), _json),
-     "time": _json, "response": _json},
-    optional={"_webSocketMessages": st.lists(st.fixed_dictionaries(
-        {"type": st.sampled_from(["send", "receive", "x"]), "time": _json, "opcode": st.sampled_from([1, 2]),
-         "data": st.one_of(st.text(max_size=40), _json)}), max_size=3)},
+    {
+        "request": st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["POST", "GET", 3]),
+                "headers": st.one_of(_json, st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)))),
+                "postData": st.one_of(
+                    _json, st.fixed_dictionaries({"text": st.one_of(st.text(max_size=60), _slack_json, _slack_form)})
+                ),
+            }
+        ),
+        "startedDateTime": st.one_of(st.just("2026-01-01T00:00:00Z"), _json),
+        "time": _json,
+        "response": _json,
+    },
+    optional={
+        "_webSocketMessages": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(["send", "receive", "x"]),
+                    "time": _json,
+                    "opcode": st.sampled_from([1, 2]),
+                    "data": st.one_of(st.text(max_size=40), _json),
+                }
+            ),
+            max_size=3,
+        )
+    },
 )
 
 _slackish_entry = st.builds(
-    lambda body, extra, t, status, ms: {**har_entry(body.encode("utf-8", "surrogatepass"), [
-        ("Content-Type", JSON if body.startswith("{") else FORM), *extra], started=t, status=status), "time": ms},
+    lambda body, extra, t, status, ms: {
+        **har_entry(
+            body.encode("utf-8", "surrogatepass"),
+            [("Content-Type", JSON if body.startswith("{") else FORM), *extra],
+            started=t,
+            status=status,
+        ),
+        "time": ms,
+    },
     st.one_of(_slack_json, _slack_form),
-    st.lists(st.tuples(st.sampled_from(["X-Slack-Retry-Num", "X-Slack-Retry-Reason", "X-Slack-Signature",
-                                        "X-Slack-Request-Timestamp"]), st.text(max_size=12)), max_size=3),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["X-Slack-Retry-Num", "X-Slack-Retry-Reason", "X-Slack-Signature", "X-Slack-Request-Timestamp"]
+            ),
+            st.text(max_size=12),
+        ),
+        max_size=3,
+    ),
     st.floats(min_value=0, max_value=8e9),
     st.sampled_from([200, 401, 500]),
     _json,
@@ -478,8 +636,10 @@ _slackish_entry = st.builds(
 
 
 @FUZZ_FILES
-@given(entries=st.lists(st.one_of(_slackish_entry, _entry, _json), max_size=4),
-       shape=st.sampled_from(["har", "ngrok", "jsonl"]))
+@given(
+    entries=st.lists(st.one_of(_slackish_entry, _entry, _json), max_size=4),
+    shape=st.sampled_from(["har", "ngrok", "jsonl"]),
+)
 def test_fuzz_structured_logs(tmp_path: Path, entries: list[Any], shape: str) -> None:
     path = tmp_path / "fuzz.json"
     if shape == "har":
@@ -492,10 +652,14 @@ def test_fuzz_structured_logs(tmp_path: Path, entries: list[Any], shape: str) ->
 
 
 @settings(max_examples=300, deadline=None)
-@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
-                      st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=6).map(
-                          lambda d: urlencode(d).encode())),
-       ctype=st.sampled_from([None, JSON, FORM, "text/plain"]))
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=6).map(lambda d: urlencode(d).encode()),
+    ),
+    ctype=st.sampled_from([None, JSON, FORM, "text/plain"]),
+)
 def test_fuzz_form_and_json_decoding_never_raises(body: bytes, ctype: str | None) -> None:
     found = classify_body(ctype, body)
     assert found is None or isinstance(found[1], dict)

@@ -1,9 +1,18 @@
-"""Imports point downward only (see the README's architecture section).
+"""The tree is the design: imports point downward only, and the folders say where a module belongs.
 
-core   pure protocol logic and helpers: no sockets, threads, clocks, randomness, pandas
+Places (folders of ``slacklab/``):
+
+top level   the capture side: pure Socket Mode core, listener, journal, capture store, schema, export
+sim/        everything that plays Slack (both transports); never imports the listener, nor it the simulator
+http/       reading and receiving HTTP deliveries, signatures
+notebook/   the explore panel, filters, charts: reads captures and DataFrames only
+
+Layers, lowest first:
+
+core   pure logic: no sockets, threads, clocks, files, randomness from the OS, pandas
 data   schema, tables, capture store, journal, logs, comparison, export: no network code
-io     the listener, the simulator, the HTTP receiver and sender (listener ↮ simulator)
-ui     widgets and plots: read captures and DataFrames only
+io     the listener, the simulator's servers, the HTTP receiver and sender
+ui     widgets and plots
 entry  the façade, the CLI and the one-call helpers: anything
 """
 
@@ -16,106 +25,186 @@ import slacklab
 
 PACKAGE = Path(slacklab.__file__).parent
 
+# module (dotted, relative to slacklab) -> layer. A subpackage's __init__ is entry: it re-exports.
 LAYERS: dict[str, str] = {
+    # the capture side, at the top
     "errors": "core",
-    "redact": "data",
     "protocol": "core",
-    "signing": "data",
-    "workspace": "core",
-    "payloads": "core",
-    "scenario": "core",
-    "playback": "core",
-    "ledger": "core",
+    "redact": "data",
     "schema": "data",
     "table": "data",
     "capture": "data",
     "journal": "data",
     "export": "data",
-    "httplog": "data",
-    "httprequest": "data",
-    "har": "data",
-    "ngrok": "data",
     "compare": "data",
+    "loader": "data",
     "listener": "io",
-    "loopthread": "io",
-    "simapi": "io",
-    "simsocket": "io",
-    "simulator": "io",
-    "receiver": "io",
-    "http_delivery": "io",
-    "plots": "ui",
-    "filters": "ui",
-    "widgets": "ui",
-    "refresher": "ui",
     "session": "entry",
     "cli": "entry",
     "__init__": "entry",
     "__main__": "entry",
+    # sim/: plays Slack
+    "sim.__init__": "entry",
+    "sim.workspace": "core",
+    "sim.payloads": "core",
+    "sim.scenario": "core",
+    "sim.playback": "core",
+    "sim.ledger": "core",
+    "sim.loopthread": "io",
+    "sim.webapi": "io",
+    "sim.socket_mode": "io",
+    "sim.server": "io",
+    "sim.http_sender": "io",
+    # http/: reading and receiving HTTP deliveries
+    "http.__init__": "entry",
+    "http.signing": "data",
+    "http.request": "data",
+    "http.har": "data",
+    "http.ngrok": "data",
+    "http.logs": "data",
+    "http.receiver": "io",
+    # notebook/: the UI
+    "notebook.__init__": "entry",
+    "notebook.filters": "ui",
+    "notebook.plots": "ui",
+    "notebook.refresher": "ui",
+    "notebook.panel": "ui",
 }
 ORDER = ["core", "data", "io", "ui", "entry"]
-# What each layer may import from outside slacklab (besides the harmless stdlib).
+# What each layer may not import from outside slacklab.
 FORBIDDEN_OUTSIDE: dict[str, set[str]] = {
-    "core": {"socket", "ssl", "os", "threading", "asyncio", "time", "urllib", "http", "websockets", "pandas",
-             "matplotlib", "ipywidgets", "slack_sdk.web", "subprocess", "concurrent"},
-    "data": {"socket", "ssl", "asyncio", "urllib.request", "http.server", "http.client", "websockets",
-             "ipywidgets", "subprocess"},
-    "io": {"ipywidgets"},
-    "ui": {"websockets", "socket", "http.server"},
+    "core": {
+        "socket",
+        "ssl",
+        "os",
+        "threading",
+        "asyncio",
+        "time",
+        "urllib",
+        "http",
+        "websockets",
+        "pandas",
+        "matplotlib",
+        "ipywidgets",
+        "slack_sdk.web",
+        "subprocess",
+        "concurrent",
+        "selectors",
+    },
+    "data": {
+        "socket",
+        "ssl",
+        "asyncio",
+        "urllib.request",
+        "http.server",
+        "http.client",
+        "websockets",
+        "ipywidgets",
+        "subprocess",
+    },
+    "io": {"ipywidgets", "matplotlib"},
+    "ui": {"websockets", "socket", "http.server", "asyncio"},
     "entry": set(),
 }
-# Pairs that must never import each other even within a layer.
-SIMULATOR_PARTS = {"simulator", "simapi", "simsocket", "playback", "loopthread"}
-NEVER = {("listener", part) for part in SIMULATOR_PARTS} | {(part, "listener") for part in SIMULATOR_PARTS}
-# The ui layer reads data only.
-UI_MAY_NOT = {"listener", "receiver", "http_delivery"} | SIMULATOR_PARTS
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def place(module: str) -> str:
+    """The folder a module lives in: '' for the top level, else 'sim', 'http', 'notebook'."""
+    return module.rsplit(".", 1)[0] if "." in module else ""
 
 
 def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved to ``slacklab.…``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ["slacklab", *path.relative_to(PACKAGE).parent.parts] if path.is_relative_to(PACKAGE) else ["slacklab"]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from .x import y / from . import x
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
                 if node.module:
-                    found.add("slacklab." + node.module)
+                    found.add(prefix)
                 else:
-                    found.update("slacklab." + alias.name for alias in node.names)
+                    found.update(f"{prefix}.{alias.name}" for alias in node.names)
             elif node.module:
                 found.add(node.module)
+                # `from slacklab.sim import server` names a module too
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
 
+def internal(target: str) -> str | None:
+    """The LAYERS key a ``slacklab.…`` import refers to, if any."""
+    if not target.startswith("slacklab"):
+        return None
+    rest = target[len("slacklab") :].lstrip(".")
+    if not rest:
+        return "__init__"
+    if rest in LAYERS:
+        return rest
+    if f"{rest}.__init__" in LAYERS:
+        return f"{rest}.__init__"
+    return None
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
 def test_every_module_has_a_layer() -> None:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    modules = {module_name(p) for p in MODULES}
     assert modules - set(LAYERS) == set(), "add new modules to LAYERS in tests/test_layers.py"
+    assert set(LAYERS) - modules == set(), "LAYERS names modules that are gone"
+
+
+def test_modules_stay_short() -> None:
+    """A module that grows past ~450 lines is doing more than one job: split it."""
+    long = {module_name(p): n for p in MODULES if (n := len(p.read_text(encoding="utf-8").splitlines())) > 460}
+    assert long == {}
+
+
+def violations(path: Path, name: str) -> list[str]:
+    layer = LAYERS[name]
+    problems = []
+    for target in imports_of(path):
+        other = internal(target)
+        if other is not None:
+            if other == name:
+                continue
+            if ORDER.index(LAYERS[other]) > ORDER.index(layer):
+                problems.append(f"{name} ({layer}) imports {other} ({LAYERS[other]})")
+            here, there = place(name), place(other)
+            if {here, there} == {"", "sim"} and "listener" in (name, other):
+                problems.append(f"{name} imports {other}: the listener and the simulator meet only over sockets")
+            if here == "notebook" and (there == "sim" or other in ("listener", "http.receiver")):
+                problems.append(f"{name} (notebook) imports {other}: the UI reads captures and DataFrames only")
+            if here == "" and there == "sim" and layer != "entry":
+                problems.append(f"{name} imports {other}: the capture side does not depend on the simulator")
+            if here == "http" and there == "sim":
+                problems.append(f"{name} imports {other}: reading HTTP deliveries does not need the simulator")
+        elif not target.startswith("slacklab"):
+            for banned in FORBIDDEN_OUTSIDE[layer]:
+                if target == banned or target.startswith(banned + "."):
+                    problems.append(f"{name} ({layer}) imports {target}")
+    return problems
 
 
 def test_imports_point_downward() -> None:
-    problems = []
-    for path in sorted(PACKAGE.glob("*.py")):
-        name = path.stem
-        layer = LAYERS[name]
-        for target in imports_of(path):
-            if target.startswith("slacklab."):
-                other = target.split(".")[1]
-                if other not in LAYERS:
-                    continue
-                if ORDER.index(LAYERS[other]) > ORDER.index(layer):
-                    problems.append(f"{name} ({layer}) imports {other} ({LAYERS[other]})")
-                if (name, other) in NEVER:
-                    problems.append(f"{name} imports {other}: they must stay independent")
-                if layer == "ui" and other in UI_MAY_NOT:
-                    problems.append(f"{name} (ui) imports {other}: the ui reads captures and DataFrames only")
-            else:
-                for banned in FORBIDDEN_OUTSIDE[layer]:
-                    if target == banned or target.startswith(banned + "."):
-                        problems.append(f"{name} ({layer}) imports {target}")
+    problems = [p for path in MODULES for p in violations(path, module_name(path))]
     assert problems == []
 
 
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "protocol.py"
-    bad.write_text("import threading\nfrom .listener import Listener\n")
-    assert imports_of(bad) == {"threading", "slacklab.listener"}
+    bad.write_text("import threading\nfrom .listener import Listener\nfrom slacklab.sim import server\n")
+    assert imports_of(bad) >= {"threading", "slacklab.listener", "slacklab.sim.server"}
+    assert violations(bad, "protocol") != []
+    sneaky = tmp_path / "listener.py"
+    sneaky.write_text("from slacklab.sim.server import Simulator\n")
+    assert any("meet only over sockets" in p for p in violations(sneaky, "listener"))

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from slacklab.ledger import DeliveryLedger, EventRecord
-from slacklab.scenario import ScenarioBuilder, ScenarioItem
 from slacklab.schema import event_key, payload_fields
+from slacklab.sim.ledger import DeliveryLedger, EventRecord
+from slacklab.sim.scenario import ScenarioBuilder, ScenarioItem
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -29,10 +29,16 @@ def items(n: int = 3):
 def submit(led: DeliveryLedger, item: ScenarioItem, now: float, **kw) -> EventRecord:
     """What the simulator does: key the event with the delivery schema."""
     f = payload_fields(item.kind, dict(item.payload))
-    key = event_key(event_id=f["event_id"] if "event_id" in f else None, team_id=f["team_id"],
-                    api_app_id=f["api_app_id"], trigger_id=f["trigger_id"], envelope_id=None)
-    return led.submit(item.kind, item.payload, now, key=key, event_id=f.get("event_id"),
-                      event_type=f.get("event_type"), **kw)
+    key = event_key(
+        event_id=f["event_id"] if "event_id" in f else None,
+        team_id=f["team_id"],
+        api_app_id=f["api_app_id"],
+        trigger_id=f["trigger_id"],
+        envelope_id=None,
+    )
+    return led.submit(
+        item.kind, item.payload, now, key=key, event_id=f.get("event_id"), event_type=f.get("event_type"), **kw
+    )
 
 
 def ledger_with(conns=("s1",), **kw) -> DeliveryLedger:
@@ -335,4 +341,3 @@ def test_payload_without_keys_gets_an_item_key():
     led.submit("events_api", {"type": "event_callback"}, 0.0)
     (s,) = led.poll(0.0)
     assert s.event_key == "item:0"
-

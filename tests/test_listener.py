@@ -16,8 +16,8 @@ import slacklab
 from slacklab.capture import Capture
 from slacklab.errors import TokenError
 from slacklab.listener import Listener
-from slacklab.scenario import ScenarioBuilder, build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.scenario import ScenarioBuilder, build_scenario
+from slacklab.sim.server import Simulator
 
 from .helpers import wait_until
 
@@ -42,7 +42,6 @@ def keys(capture: Capture) -> set[str]:
     return set(capture.events()["event_key"])
 
 
-
 def assert_exact(capture: Capture, sim: Simulator) -> None:
     """Every event sent is in the events view exactly once; every delivery is a row."""
     truth = sim.truth
@@ -59,8 +58,9 @@ def assert_rows_match_truth(df: pd.DataFrame, sim: Simulator) -> None:
     sent = {d["envelope_id"]: d for d in sim.truth.deliveries}
     assert df["envelope_id"].is_unique
     assert set(df["envelope_id"]) <= set(sent)
-    for envelope_id, key, kind, attempt in zip(df["envelope_id"], df["event_key"], df["kind"],
-                                               df["retry_attempt"], strict=True):
+    for envelope_id, key, kind, attempt in zip(
+        df["envelope_id"], df["event_key"], df["kind"], df["retry_attempt"], strict=True
+    ):
         assert sent[envelope_id]["event_key"] == key
         if kind == "events_api":  # only events carry retry_attempt in the frame
             assert sent[envelope_id]["retry_attempt"] == attempt
@@ -105,8 +105,10 @@ def test_overlapped_refreshes_miss_nothing() -> None:
     assert not any("another consumer" in n for n in capture.notes)
 
 
-@pytest.mark.parametrize("fault", ["drop_connection", "go_silent", "send_malformed", "refresh_requested",
-                                   "too_many_websockets", "made_up_reason"])
+@pytest.mark.parametrize(
+    "fault",
+    ["drop_connection", "go_silent", "send_malformed", "refresh_requested", "too_many_websockets", "made_up_reason"],
+)
 def test_faults_lose_nothing(fault: str) -> None:
     scenario = build_scenario(seed=7, events=80, duration=40.0)
     with Simulator(scenario, speed=20, seed=7, ack_timeout=1.0) as sim:
@@ -170,11 +172,14 @@ def test_transient_api_error_then_recovery() -> None:
 
 @pytest.mark.parametrize(
     ("token", "message"),
-    [(None, "SLACK_APP_TOKEN"), ("", "SLACK_APP_TOKEN"), ("xoxb-1111-fake-bot", "xoxb- token"),
-     ("not-a-token-value", "must start with 'xapp-'")],
+    [
+        (None, "SLACK_APP_TOKEN"),
+        ("", "SLACK_APP_TOKEN"),
+        ("xoxb-1111-fake-bot", "xoxb- token"),
+        ("not-a-token-value", "must start with 'xapp-'"),
+    ],
 )
-def test_bad_tokens_are_refused_without_echo(token: str | None, message: str,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_tokens_are_refused_without_echo(token: str | None, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     with pytest.raises(TokenError, match=message) as info:
         Listener(token)  # type: ignore[arg-type]

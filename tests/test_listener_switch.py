@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from slacklab.listener import LISTENING_SWITCH_INTERVAL, Listener
-from slacklab.scenario import build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.scenario import build_scenario
+from slacklab.sim.server import Simulator
 
 
 def test_switch_interval_is_short_while_listening_and_restored_after() -> None:

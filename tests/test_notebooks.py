@@ -106,8 +106,11 @@ def test_every_notebook_is_numbered_and_listed() -> None:
 
 def test_generator_and_notebooks_agree() -> None:
     generator = load_generator()
-    stale = [str(p.relative_to(NOTEBOOKS)) for p, text in generator.render().items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        str(p.relative_to(NOTEBOOKS))
+        for p, text in generator.render().items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     assert not stale, f"run `python notebooks/build_notebooks.py` and commit: {stale}"
     assert sorted(generator.render()) == ALL
 
@@ -150,8 +153,10 @@ def test_exercise_solutions_pass_their_checks(kernel_env: None, tmp_path: Path) 
             solved += 1
     assert solved == len(list((NOTEBOOKS / "exercises" / "solutions").glob("*.py")))
     execute(nb, folder)
-    verdicts = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells
-                if c.cell_type == "code" and "✓ right" in c.source]
+    verdicts = [
+        "".join(o.get("text", "") for o in c.outputs)
+        for c in nb.cells
+        if c.cell_type == "code" and "✓ right" in c.source
+    ]
     assert len(verdicts) == solved
     assert all(v.strip() == "✓ right" for v in verdicts), verdicts
-

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from slacklab import plots
 from slacklab.capture import Capture
-from slacklab.filters import NONE_LABEL
+from slacklab.notebook import plots
+from slacklab.notebook.filters import NONE_LABEL
 from slacklab.schema import make_row
 from slacklab.table import deliveries_frame
 
@@ -31,8 +31,9 @@ def rows(spec: list[tuple[str, float]], *, source: str = "socket", retry_every: 
             make_row(
                 source=source,
                 kind="events_api",
-                payload=event_payload(event_id, event_type=kind, channel=f"C{i % 3}", user=f"U{i % 2}",
-                                      event_time=int(T0 + at)),
+                payload=event_payload(
+                    event_id, event_type=kind, channel=f"C{i % 3}", user=f"U{i % 2}", event_time=int(T0 + at)
+                ),
                 received_at=T0 + at + 0.25,
                 connection="c1" if source == "socket" else None,
                 envelope_id=f"env-{source}-{i}",
@@ -145,12 +146,13 @@ def test_latency_values_and_histogram() -> None:
 
 
 def test_comparison_counts_and_bars() -> None:
-    http = deliveries_frame(rows([("message", 0.0), ("message", 1.0), ("message", 2.0)], source="http",
-                                 retry_every=3))
+    http = deliveries_frame(rows([("message", 0.0), ("message", 1.0), ("message", 2.0)], source="http", retry_every=3))
     socket = deliveries_frame(rows([("message", 0.0), ("reaction_added", 1.0)]))
     deliveries = plots.comparison_counts(http, socket)
-    assert deliveries.to_dict("index") == {"message": {"HTTP": 3, "Socket Mode": 1},
-                                           "reaction_added": {"HTTP": 0, "Socket Mode": 1}}
+    assert deliveries.to_dict("index") == {
+        "message": {"HTTP": 3, "Socket Mode": 1},
+        "reaction_added": {"HTTP": 0, "Socket Mode": 1},
+    }
     events = plots.comparison_counts(http, socket, by="events")
     assert events.loc["message", "HTTP"] == 2  # the retry is the same event
     ax = plots.plot_comparison(http, socket)
@@ -171,8 +173,12 @@ def test_plots_take_a_capture_and_an_axes(df: pd.DataFrame) -> None:
 
 def test_empty_data_draws_a_message() -> None:
     empty = deliveries_frame([])
-    for ax in (plots.plot_event_types(empty), plots.plot_timeline(empty), plots.plot_latency(empty),
-               plots.plot_comparison(empty, empty)):
+    for ax in (
+        plots.plot_event_types(empty),
+        plots.plot_timeline(empty),
+        plots.plot_latency(empty),
+        plots.plot_comparison(empty, empty),
+    ):
         assert ax.texts and not ax.patches
 
 
@@ -194,4 +200,9 @@ def test_intervals_parse_and_format() -> None:
     with pytest.raises(ValueError):
         plots.parse_interval("-1s")
     assert [plots.format_interval(pd.Timedelta(s)) for s in ("500ms", "10s", "5min", "2h", "1D")] == [
-        "500 ms", "10 s", "5 min", "2 h", "1 d"]
+        "500 ms",
+        "10 s",
+        "5 min",
+        "2 h",
+        "1 d",
+    ]

@@ -41,8 +41,14 @@ EVENT = json.dumps(
             "token": "verification-token",
             "team_id": "T111",
             "api_app_id": "A111",
-            "event": {"type": "app_mention", "text": "<@U111>", "user": "U222", "ts": "1610241741.000200",
-                      "channel": "C111", "event_ts": "1610241741.000200"},
+            "event": {
+                "type": "app_mention",
+                "text": "<@U111>",
+                "user": "U222",
+                "ts": "1610241741.000200",
+                "channel": "C111",
+                "event_ts": "1610241741.000200",
+            },
             "type": "event_callback",
             "event_id": "Ev111",
             "event_time": 1610241741,
@@ -97,7 +103,9 @@ class TestParseFrame:
 
     @pytest.mark.parametrize("value", [None, "x", -1, True, [1]])
     def test_odd_retry_attempt_is_zero(self, value: object) -> None:
-        frame = parse_frame(json.dumps({"envelope_id": "e", "type": "events_api", "payload": {}, "retry_attempt": value}))
+        frame = parse_frame(
+            json.dumps({"envelope_id": "e", "type": "events_api", "payload": {}, "retry_attempt": value})
+        )
         assert isinstance(frame, Envelope) and frame.retry_attempt == 0
 
     def test_bytes_are_accepted(self) -> None:
@@ -143,10 +151,31 @@ class TestParseFrame:
     def test_never_raises_on_text(self, text: str) -> None:
         parse_frame(text)
 
-    @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(
-                            ["type", "envelope_id", "payload", "reason", "retry_attempt", "debug_info",
-                             "connection_info", "num_connections"]), c, max_size=5), max_leaves=20))
+    @given(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda c: (
+                st.lists(c, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "type",
+                            "envelope_id",
+                            "payload",
+                            "reason",
+                            "retry_attempt",
+                            "debug_info",
+                            "connection_info",
+                            "num_connections",
+                        ]
+                    ),
+                    c,
+                    max_size=5,
+                )
+            ),
+            max_leaves=20,
+        )
+    )
     @settings(max_examples=300, deadline=None)
     def test_never_raises_on_json_shapes(self, value: object) -> None:
         parse_frame(json.dumps(value))
@@ -274,9 +303,24 @@ class TestConnectionProtocol:
     def test_close_before_hello_reconnects(self) -> None:
         assert ConnectionProtocol("c1").closed(None).action is Action.RECONNECT
 
-    @given(st.lists(st.sampled_from([HELLO, EVENT, SLASH, "junk", disconnect("warning"),
-                                     disconnect("refresh_requested"), disconnect("too_many_websockets"),
-                                     disconnect("link_disabled"), disconnect("x")]), max_size=30))
+    @given(
+        st.lists(
+            st.sampled_from(
+                [
+                    HELLO,
+                    EVENT,
+                    SLASH,
+                    "junk",
+                    disconnect("warning"),
+                    disconnect("refresh_requested"),
+                    disconnect("too_many_websockets"),
+                    disconnect("link_disabled"),
+                    disconnect("x"),
+                ]
+            ),
+            max_size=30,
+        )
+    )
     @settings(max_examples=200, deadline=None)
     def test_any_sequence_asks_for_at_most_one_replacement_and_acks_every_envelope(self, frames: list[str]) -> None:
         p = ConnectionProtocol("c1")

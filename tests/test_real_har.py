@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from slacklab.http_delivery import FAKE_SIGNING_SECRET
-from slacklab.httplog import read_http_log
-from slacklab.scenario import build_scenario
+from slacklab.http.logs import read_http_log
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
+from slacklab.sim.scenario import build_scenario
 
 HAR = Path(__file__).resolve().parent / "data" / "mitmproxy.har"
 

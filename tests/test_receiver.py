@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
-from slacklab.httplog import read_http_log
-from slacklab.receiver import HttpReceiver, receive_http
-from slacklab.scenario import ScenarioBuilder
-from slacklab.signing import sign
+from slacklab.http.logs import read_http_log
+from slacklab.http.receiver import HttpReceiver, receive_http
+from slacklab.http.signing import sign
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import ScenarioBuilder
 
 from .helpers import event_payload
 
@@ -79,8 +79,9 @@ class TestRoundTrip:
         assert cap.state == "stopped"
         df = cap.df
         assert df.kind.iloc[0] == "url_verification"  # always first; the rest may arrive in any order
-        assert sorted(df.kind) == sorted(["url_verification", "events_api", "events_api", "slash_commands",
-                                          "interactive"])
+        assert sorted(df.kind) == sorted(
+            ["url_verification", "events_api", "events_api", "slash_commands", "interactive"]
+        )
         assert set(df.signature) == {"valid"} and set(df.http_status) == {200}
         assert (df.response_ms < 1000).all()
         assert sender.truth.summary()["delivered"] == 4
@@ -144,7 +145,6 @@ class TestRejections:
             assert conn.getresponse().status == 200
             conn.close()
         assert len(cap) == 0 and "not a Slack request" in cap.problems().problem.iloc[0]
-
 
     def test_a_respond_that_raises_still_gets_a_200(self, no_leftover_threads) -> None:
         def broken(row: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slacklab.redact import MASK, mask_json, mask_json_text, register_secret
-from slacklab.scenario import build_scenario
+from slacklab.sim.scenario import build_scenario
 
 
 def _slow(value: object) -> str:
@@ -23,7 +23,7 @@ def test_scenario_payloads_match_the_full_walk() -> None:
 
 
 def test_secrets_anywhere_are_masked() -> None:
-    register_secret("s3cr3t-\"quoted\\-value")
+    register_secret('s3cr3t-"quoted\\-value')
     cases = [
         {"token": "abc", "event": {"token": "nested"}},
         {"event": {"text": "my token is xoxb-1234-5678"}},
@@ -43,13 +43,16 @@ def test_secrets_anywhere_are_masked() -> None:
     assert "quoted" not in mask_json_text(cases[7])
 
 
-_pieces = st.sampled_from(list("ab-=&\"\\\n xoxptkenicsr_:é") + ["xoxb-", "xapp-", "token", "ticket=", "_secret"])
+_pieces = st.sampled_from(list('ab-=&"\\\n xoxptkenicsr_:é') + ["xoxb-", "xapp-", "token", "ticket=", "_secret"])
 _text = st.lists(_pieces, max_size=12).map("".join)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | _text,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["token", "text", "a", "app_token", "client_secret", "x"]) | _text,
-                      children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["token", "text", "a", "app_token", "client_secret", "x"]) | _text, children, max_size=4
+        )
+    ),
     max_leaves=20,
 )
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from slacklab.schema import event_key, payload_fields
-from slacklab.scenario import (
+from slacklab.sim.scenario import (
     DEFAULT_WORKSPACE,
     Scenario,
     ScenarioBuilder,
@@ -29,7 +29,7 @@ def test_size_duration_and_order():
     assert len(s) == 200
     ats = [i.at for i in s]
     assert ats == sorted(ats)
-    assert 0 <= ats[0] and ats[-1] <= 60.0
+    assert ats[0] >= 0 and ats[-1] <= 60.0
     assert s.duration == ats[-1]
     assert len(build_scenario(events=0)) == 0
     assert len(build_scenario(events=1)) == 1
@@ -40,9 +40,18 @@ def test_the_mix_covers_every_kind(seed, events):
     s = build_scenario(seed=seed, events=events)
     labels = set(s.counts())
     for want in (
-        "message", "message/thread_reply", "message/thread_broadcast", "message/message_changed",
-        "message/message_deleted", "message/bot_message", "message/channel_join",
-        "reaction_added", "reaction_removed", "app_mention", "member_joined_channel", "block_actions",
+        "message",
+        "message/thread_reply",
+        "message/thread_broadcast",
+        "message/message_changed",
+        "message/message_deleted",
+        "message/bot_message",
+        "message/channel_join",
+        "reaction_added",
+        "reaction_removed",
+        "app_mention",
+        "member_joined_channel",
+        "block_actions",
     ):
         assert want in labels, (seed, want)
     assert any(label.startswith("/") for label in labels)
@@ -76,8 +85,7 @@ def test_events_api_payload_shape():
         ctx = json.loads(base64.urlsafe_b64decode(p["event_context"][2:] + "=="))
         assert ctx["et"] == p["event"]["type"] and ctx["tid"] == "T0SIMTEAM"
         ev = p["event"]
-        assert ev["type"] in {"message", "reaction_added", "reaction_removed", "app_mention",
-                              "member_joined_channel"}
+        assert ev["type"] in {"message", "reaction_added", "reaction_removed", "app_mention", "member_joined_channel"}
         assert "event_ts" in ev
         if ev["type"] == "message":
             assert ev["channel"].startswith(("C0SIM", "D0SIM"))
@@ -113,8 +121,20 @@ def test_subtype_details():
 def test_slash_and_block_actions_shape():
     s = build_scenario(seed=0)
     slash = next(i for i in s if i.kind == "slash_commands").payload
-    for k in ("token", "team_id", "team_domain", "channel_id", "channel_name", "user_id",
-              "user_name", "command", "text", "api_app_id", "response_url", "trigger_id"):
+    for k in (
+        "token",
+        "team_id",
+        "team_domain",
+        "channel_id",
+        "channel_name",
+        "user_id",
+        "user_name",
+        "command",
+        "text",
+        "api_app_id",
+        "response_url",
+        "trigger_id",
+    ):
         assert k in slash
     assert slash["command"].startswith("/")
     assert "SIMULATED" in slash["response_url"]
@@ -122,8 +142,9 @@ def test_slash_and_block_actions_shape():
     assert action["type"] == "block_actions" and action["trigger_id"]
     assert action["actions"][0]["action_id"] in {"approve_deploy", "reject_deploy", "ack_incident", "vote_lunch"}
     assert payload_fields("interactive", action)["event_subtype"] == action["actions"][0]["action_id"]
-    assert event_key(event_id=None, team_id="T0SIMTEAM", api_app_id="A0SIMAPP",
-                     trigger_id=action["trigger_id"], envelope_id=None).startswith("trigger:")
+    assert event_key(
+        event_id=None, team_id="T0SIMTEAM", api_app_id="A0SIMAPP", trigger_id=action["trigger_id"], envelope_id=None
+    ).startswith("trigger:")
 
 
 def test_texts_include_csv_injection_cases_and_non_ascii():
@@ -195,4 +216,3 @@ def test_build_scenario_arguments():
         build_scenario(weights={"nonsense": 1})
     only_slash = build_scenario(events=10, weights={"slash": 1})
     assert {i.kind for i in only_slash} == {"slash_commands"}
-

@@ -33,14 +33,14 @@ from slacklab.capture import Capture
 from slacklab.compare import compare
 from slacklab.errors import LogFormatError, SlacklabError, TokenError
 from slacklab.export import to_csv
-from slacklab.http_delivery import HttpDelivery
-from slacklab.httplog import read_http_log
+from slacklab.http.logs import read_http_log
+from slacklab.http.receiver import HttpReceiver
+from slacklab.http.signing import check_secret, sign
 from slacklab.listener import Listener
-from slacklab.receiver import HttpReceiver
-from slacklab.scenario import ScenarioItem
-from slacklab.signing import check_secret, sign
-from slacklab.simulator import Simulator
-from slacklab.widgets import explore
+from slacklab.notebook.panel import explore
+from slacklab.sim.http_sender import HttpDelivery
+from slacklab.sim.scenario import ScenarioItem
+from slacklab.sim.server import Simulator
 
 from .helpers import block_action_payload, envelope, event_payload, slash_payload, wait_until
 from .test_httplog import har, har_entry, ngrok_item
@@ -56,8 +56,15 @@ VERIFICATION = "PLANTEDverificationTOKEN-0000-fake"
 SIGNING = "PLANTEDsigningSECRET-0000-fake"
 BASIC = "Basic PLANTEDbasicAUTH-0000-fake"
 COOKIE = "d=PLANTEDcookieVALUE-0000-fake; d-s=1764300000"
-NEEDLES = ("plantedappTOKENfake", "PLANTED-bot-fake", "PLANTED-user-fake", "PLANTEDverificationTOKEN",
-           "PLANTEDsigningSECRET", "PLANTEDbasicAUTH", "PLANTEDcookieVALUE")
+NEEDLES = (
+    "plantedappTOKENfake",
+    "PLANTED-bot-fake",
+    "PLANTED-user-fake",
+    "PLANTEDverificationTOKEN",
+    "PLANTEDsigningSECRET",
+    "PLANTEDbasicAUTH",
+    "PLANTEDcookieVALUE",
+)
 TEXT = f"pasted by mistake: {BOT} and {USER} and {APP} — please rotate"
 SECRET_HEADERS = (("Authorization", f"Bearer {BOT}"), ("Cookie", COOKIE), ("Proxy-Authorization", BASIC))
 
@@ -126,13 +133,24 @@ def assert_logs_clean(caplog: pytest.LogCaptureFixture) -> None:
 
 def planted_items() -> list[ScenarioItem]:
     event = {**event_payload("EvPLANT1", text=TEXT), "token": VERIFICATION}
-    edited = {**event_payload("EvPLANT2", event_type="message", subtype="message_changed",
-                              message={"text": TEXT, "user": "U1"}), "token": VERIFICATION}
+    edited = {
+        **event_payload(
+            "EvPLANT2", event_type="message", subtype="message_changed", message={"text": TEXT, "user": "U1"}
+        ),
+        "token": VERIFICATION,
+    }
     slash = {**slash_payload("111.plant.slash", text=TEXT), "token": VERIFICATION}
-    click = {**block_action_payload("222.plant.click"), "token": VERIFICATION,
-             "message": {"text": TEXT, "ts": "1700000000.000200"}}
-    return [ScenarioItem(0.0, "events_api", event), ScenarioItem(0.1, "events_api", edited),
-            ScenarioItem(0.2, "slash_commands", slash), ScenarioItem(0.3, "interactive", click)]
+    click = {
+        **block_action_payload("222.plant.click"),
+        "token": VERIFICATION,
+        "message": {"text": TEXT, "ts": "1700000000.000200"},
+    }
+    return [
+        ScenarioItem(0.0, "events_api", event),
+        ScenarioItem(0.1, "events_api", edited),
+        ScenarioItem(0.2, "slash_commands", slash),
+        ScenarioItem(0.3, "interactive", click),
+    ]
 
 
 def test_socket_mode_path(tmp_path: Path, records: pytest.LogCaptureFixture) -> None:
@@ -144,7 +162,7 @@ def test_socket_mode_path(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
             assert capture.wait_for(4, timeout=20) == 4
             cut = envelope({**event_payload("EvPLANT3", text=TEXT), "token": VERIFICATION}, "env-cut")
             sim.send_malformed(cut[: cut.index(VERIFICATION) + 12])  # cut inside the token's value
-            sim.send_malformed(cut[: cut.index("pasted") + 40])       # cut inside the text
+            sim.send_malformed(cut[: cut.index("pasted") + 40])  # cut inside the text
             sim.send_malformed(json.dumps({"type": "mystery_frame", "token": VERIFICATION, "note": TEXT}))
             assert wait_until(lambda: len(capture.problems()) == 3, 10)
             assert_clean("repr(listener)", repr(listener))
@@ -160,8 +178,9 @@ def test_socket_mode_path(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
     audit("reloaded", reloaded, tmp_path)
 
 
-def test_the_listeners_own_token(tmp_path: Path, records: pytest.LogCaptureFixture,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_listeners_own_token(
+    tmp_path: Path, records: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Simulator([], speed=10) as sim:
         listener = Listener(APP, api_url=sim.api_url, journal=tmp_path / "j.jsonl", **FAST)
         capture = listener.start()
@@ -175,8 +194,13 @@ def test_the_listeners_own_token(tmp_path: Path, records: pytest.LogCaptureFixtu
         assert_clean("journal notes", (tmp_path / "j.jsonl").read_text())
     assert_logs_clean(records)
     monkeypatch.setenv("SLACK_APP_TOKEN", f"  {BOT}  ")
-    for call in (lambda: Listener(BOT), lambda: Listener(USER), lambda: Listener(VERIFICATION),
-                 lambda: slacklab.listen(simulate=False), lambda: slacklab.listen(USER)):
+    for call in (
+        lambda: Listener(BOT),
+        lambda: Listener(USER),
+        lambda: Listener(VERIFICATION),
+        lambda: slacklab.listen(simulate=False),
+        lambda: slacklab.listen(USER),
+    ):
         with pytest.raises(TokenError) as info:
             call()
         assert_clean("TokenError", str(info.value) + repr(info.value))
@@ -202,11 +226,12 @@ def test_http_receiver_path(tmp_path: Path, records: pytest.LogCaptureFixture) -
     receiver = HttpReceiver(signing_secret=SIGNING, log=log, max_body=4000)
     capture = receiver.start()
     try:
-        for payload, form in (({**event_payload("EvHTTP1", text=TEXT), "token": VERIFICATION}, False),
-                              ({**slash_payload("333.plant.http", text=TEXT), "token": VERIFICATION}, True),
-                              ({"payload": json.dumps({**block_action_payload("444.plant.http"),
-                                                       "token": VERIFICATION})}, True),
-                              ({"type": "url_verification", "token": VERIFICATION, "challenge": "c-1"}, False)):
+        for payload, form in (
+            ({**event_payload("EvHTTP1", text=TEXT), "token": VERIFICATION}, False),
+            ({**slash_payload("333.plant.http", text=TEXT), "token": VERIFICATION}, True),
+            ({"payload": json.dumps({**block_action_payload("444.plant.http"), "token": VERIFICATION})}, True),
+            ({"type": "url_verification", "token": VERIFICATION, "challenge": "c-1"}, False),
+        ):
             body, headers = signed(payload, form=form)
             assert post(capture.url, body, headers)[0] == 200
         body, headers = signed({**event_payload("EvFORGED", text=TEXT), "token": VERIFICATION}, secret="wrong-one")
@@ -226,16 +251,24 @@ def test_http_receiver_path(tmp_path: Path, records: pytest.LogCaptureFixture) -
     assert_logs_clean(records)
     audit("receiver_log", read_http_log(log, SIGNING), tmp_path)
 
-    with HttpDelivery(planted_items(), "http://127.0.0.1:9/slack/events", signing_secret=SIGNING,
-                      speed=None, timeout=0.5, retry_delays=()) as sender:
+    with HttpDelivery(
+        planted_items(),
+        "http://127.0.0.1:9/slack/events",
+        signing_secret=SIGNING,
+        speed=None,
+        timeout=0.5,
+        retry_delays=(),
+    ) as sender:
         assert sender.wait_done(timeout=10)
         assert_clean("repr(HttpDelivery)", repr(sender) + repr(sender.truth))
 
 
 def http_entries() -> list[tuple[bytes, list[tuple[str, str]]]]:
     out = []
-    for payload, form in (({**event_payload("EvLOG1", text=TEXT), "token": VERIFICATION}, False),
-                          ({**slash_payload("555.plant.log", text=TEXT), "token": VERIFICATION}, True)):
+    for payload, form in (
+        ({**event_payload("EvLOG1", text=TEXT), "token": VERIFICATION}, False),
+        ({**slash_payload("555.plant.log", text=TEXT), "token": VERIFICATION}, True),
+    ):
         body, headers = signed(payload, form=form)
         out.append((body, list(headers.items())))
     return out
@@ -246,21 +279,37 @@ def test_http_log_readers(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
     har_path = tmp_path / "capture.har"
     bad_time = har_entry(b"{}", [("X-Slack-Signature", "v0=1")], started=0)
     bad_time["startedDateTime"] = f"{BOT} is not a time"  # quoted (masked) in the problem it makes
-    unrecognised = har_entry(json.dumps({"token": VERIFICATION, "text": TEXT}).encode(),
-                             [("X-Slack-Retry-Num", "1"), ("Cookie", COOKIE)])
+    unrecognised = har_entry(
+        json.dumps({"token": VERIFICATION, "text": TEXT}).encode(), [("X-Slack-Retry-Num", "1"), ("Cookie", COOKIE)]
+    )
     websocket = har_entry(b"", [("Authorization", f"Bearer {APP}")], method="GET", url="wss://wss.invalid/link/")
     websocket["_webSocketMessages"] = [
-        {"type": "receive", "time": 1764300000.0, "opcode": 1,
-         "data": envelope({**event_payload("EvWS1", text=TEXT), "token": VERIFICATION}, "env-ws")},
+        {
+            "type": "receive",
+            "time": 1764300000.0,
+            "opcode": 1,
+            "data": envelope({**event_payload("EvWS1", text=TEXT), "token": VERIFICATION}, "env-ws"),
+        },
         {"type": "receive", "time": 1764300000.1, "opcode": 1, "data": '{"type": "odd", "token": "' + VERIFICATION},
     ]
-    har_path.write_text(json.dumps(har([
-        *(har_entry(body, headers, started=time.time()) for body, headers in entries),
-        bad_time, unrecognised, websocket,
-    ])), encoding="utf-8")
+    har_path.write_text(
+        json.dumps(
+            har(
+                [
+                    *(har_entry(body, headers, started=time.time()) for body, headers in entries),
+                    bad_time,
+                    unrecognised,
+                    websocket,
+                ]
+            )
+        ),
+        encoding="utf-8",
+    )
     ngrok_path = tmp_path / "ngrok.json"
-    ngrok_path.write_text(json.dumps({"requests": [ngrok_item(body, headers, started=time.time())
-                                                   for body, headers in entries]}), encoding="utf-8")
+    ngrok_path.write_text(
+        json.dumps({"requests": [ngrok_item(body, headers, started=time.time()) for body, headers in entries]}),
+        encoding="utf-8",
+    )
     for name, path in (("har", har_path), ("ngrok", ngrok_path)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -286,18 +335,32 @@ def test_http_log_readers(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
 
 def test_comparison_reports(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
-    frames = [envelope({**event_payload(f"EvCMP{n}", text=TEXT), "token": VERIFICATION}, f"env-{n}")
-              for n in range(3)]
-    journal.write_text("".join(json.dumps({"k": "frame", "t": 1764300000.0 + n, "c": "c1", "raw": f}) + "\n"
-                               for n, f in enumerate(frames)), encoding="utf-8")
+    frames = [envelope({**event_payload(f"EvCMP{n}", text=TEXT), "token": VERIFICATION}, f"env-{n}") for n in range(3)]
+    journal.write_text(
+        "".join(
+            json.dumps({"k": "frame", "t": 1764300000.0 + n, "c": "c1", "raw": f}) + "\n" for n, f in enumerate(frames)
+        ),
+        encoding="utf-8",
+    )
     socket_side = slacklab.load(journal)
     log = tmp_path / "http.jsonl"
     lines = []
     for n in range(3):
         body, headers = signed({**event_payload(f"EvCMP{n}", text=TEXT), "token": VERIFICATION})
-        lines.append(json.dumps({"k": "http", "t": time.time(), "method": "POST", "path": "/slack/events",
-                                 "headers": [list(h) for h in headers.items()], "body": body.decode(),
-                                 "status": 200, "ms": 1.0}))
+        lines.append(
+            json.dumps(
+                {
+                    "k": "http",
+                    "t": time.time(),
+                    "method": "POST",
+                    "path": "/slack/events",
+                    "headers": [list(h) for h in headers.items()],
+                    "body": body.decode(),
+                    "status": 200,
+                    "ms": 1.0,
+                }
+            )
+        )
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     http_side = read_http_log(log, SIGNING)
     result = compare(socket_side, http_side, signing_secret=SIGNING)

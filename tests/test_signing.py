@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slacklab.http.signing import VERDICTS, check_secret, sign, verify
 from slacklab.redact import mask_text
-from slacklab.signing import VERDICTS, check_secret, sign, verify
 
-# Slack's published worked example (reference/slack-protocol.md §4), also used by slack_sdk's own tests.
+# Slack's published worked example (docs/slack-protocol.md, signing), also used by slack_sdk's own tests.
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLACK_TS = 1531420618
 SLACK_BODY = (
@@ -65,8 +65,12 @@ class TestVerdicts:
         assert verify(None, SLACK_HEADERS, SLACK_BODY, SLACK_TS) == "unchecked"
 
     def test_garbage_timestamp_or_signature_is_invalid(self) -> None:
-        for ts, sig in (("soon", SLACK_SIGNATURE), ("-5", SLACK_SIGNATURE), ("1" * 40, SLACK_SIGNATURE),
-                        (str(SLACK_TS), "v0=é")):
+        for ts, sig in (
+            ("soon", SLACK_SIGNATURE),
+            ("-5", SLACK_SIGNATURE),
+            ("1" * 40, SLACK_SIGNATURE),
+            (str(SLACK_TS), "v0=é"),
+        ):
             headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
             assert verify(SLACK_SECRET, headers, SLACK_BODY, SLACK_TS) == "invalid"
 

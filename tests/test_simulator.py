@@ -23,8 +23,8 @@ from websockets.frames import Close
 from websockets.sync.client import ClientConnection, connect
 
 from slacklab.redact import mask_text
-from slacklab.scenario import Scenario, ScenarioBuilder, build_scenario
-from slacklab.simulator import APP_TOKEN, Simulator
+from slacklab.sim.scenario import Scenario, ScenarioBuilder, build_scenario
+from slacklab.sim.server import APP_TOKEN, Simulator
 
 from .helpers import wait_until
 
@@ -119,7 +119,6 @@ def tiny(n: int = 1, step: float = 0.0) -> Scenario:
     for i in range(n):
         b.message(i * step, f"message {i}")
     return b.build()
-
 
 
 # ------------------------------------------------------------------ handshake
@@ -224,8 +223,7 @@ def test_eleventh_connection_gets_too_many_websockets(make_sim, clients):
     extra = RawClient(open_url(sim))
     clients.append(extra)
     frame = extra.next_frame()
-    assert frame == {"type": "disconnect", "reason": "too_many_websockets",
-                     "debug_info": {"host": "applink-sim-s11"}}
+    assert frame == {"type": "disconnect", "reason": "too_many_websockets", "debug_info": {"host": "applink-sim-s11"}}
     assert extra.wait_closed()
     assert extra.close_rcvd is not None  # a clean close
     assert not any(c.closed for c in clients[:10])
@@ -549,8 +547,7 @@ def test_close_leaves_no_threads_and_releases_ports(make_sim, clients):
     assert c.wait_closed(5)
     assert c.close_rcvd is not None and c.close_rcvd.code == 1001  # going away
     assert not [t for t in threading.enumerate() if t.name.startswith("slacklab-simulator")]
-    assert {t.ident for t in threading.enumerate() if t.ident not in before and t.is_alive()} <= {
-        c._thread.ident}
+    assert {t.ident for t in threading.enumerate() if t.ident not in before and t.is_alive()} <= {c._thread.ident}
     for port in ports:
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -565,7 +562,7 @@ def test_close_leaves_no_threads_and_releases_ports(make_sim, clients):
 
 
 def test_context_manager_and_repr_hide_secrets(caplog):
-    caplog.set_level(logging.DEBUG, logger="slacklab.simulator")
+    caplog.set_level(logging.DEBUG, logger="slacklab.sim.server")
     with Simulator(build_scenario(events=5, duration=1), speed=None) as sim:
         url = open_url(sim)
         ticket = url.split("ticket=")[1].split("&")[0]

@@ -22,8 +22,8 @@ from websockets.asyncio.client import ClientConnection
 
 import slacklab
 from slacklab.listener import Listener
-from slacklab.scenario import build_scenario
-from slacklab.simulator import Simulator
+from slacklab.sim.scenario import build_scenario
+from slacklab.sim.server import Simulator
 
 from .helpers import wait_until
 from .test_listener import FAST, assert_exact, no_thread_left_behind  # noqa: F401
@@ -65,8 +65,7 @@ def test_an_hour_of_refreshes_and_drops_loses_nothing_and_leaks_nothing(tmp_path
                     drops += len(sim.drop_connection())
                     next_drop = time.monotonic() + rng.uniform(2.5, 5.0)
                 capture.df  # a notebook cell refreshing its view meanwhile
-                samples.append((len(capture), tracemalloc.get_traced_memory()[0], open_fds(),
-                                 threading.active_count()))
+                samples.append((len(capture), tracemalloc.get_traced_memory()[0], open_fds(), threading.active_count()))
             capture.wait_for(EVENTS, events=True, timeout=10)
             live_connections = live_client_connections()
         finally:
@@ -111,12 +110,15 @@ def test_an_hour_of_refreshes_and_drops_loses_nothing_and_leaks_nothing(tmp_path
 
 def test_closed_connections_are_released() -> None:
     """Regression: the listener kept every closed WebSocket (and its buffers) until it stopped."""
-    with Simulator([], speed=None) as sim:
-        with Listener(sim.app_token, api_url=sim.api_url, **FAST) as capture:
+    with Simulator([], speed=None) as sim, Listener(sim.app_token, api_url=sim.api_url, **FAST) as capture:
+        assert sim.wait_connections(1, timeout=10)
+        for n in range(2, 22):
+            sim.disconnect("refresh_requested")
+            assert wait_until(
+                lambda n=n: (
+                    len(capture.connections()) >= n and capture.connections()["closed_at"].notna().sum() >= n - 1
+                ),
+                10,
+            )
             assert sim.wait_connections(1, timeout=10)
-            for n in range(2, 22):
-                sim.disconnect("refresh_requested")
-                assert wait_until(lambda n=n: len(capture.connections()) >= n
-                                  and capture.connections()["closed_at"].notna().sum() >= n - 1, 10)
-                assert sim.wait_connections(1, timeout=10)
-            assert live_client_connections() <= 2
+        assert live_client_connections() <= 2

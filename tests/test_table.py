@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slacklab.capture import Capture
-from slacklab.scenario import build_scenario
 from slacklab.schema import make_row
+from slacklab.sim.scenario import build_scenario
 from slacklab.table import FrameAppender, deliveries_frame, empty_frame
 
 
@@ -21,8 +21,17 @@ def _rows(n: int, seed: int = 0) -> list[dict]:
         item = items[i % len(items)]
         payload = dict(item.payload)
         payload["event_id" if item.kind == "events_api" else "trigger_id"] = f"X{i}"
-        out.append(make_row(source="socket", kind=item.kind, payload=payload, received_at=1.7e9 + i,
-                            connection="c1", envelope_id=f"e{i}", ack_ms=0.5))
+        out.append(
+            make_row(
+                source="socket",
+                kind=item.kind,
+                payload=payload,
+                received_at=1.7e9 + i,
+                connection="c1",
+                envelope_id=f"e{i}",
+                ack_ms=0.5,
+            )
+        )
     return out
 
 
@@ -38,7 +47,7 @@ def test_appending_equals_concat_and_keeps_old_snapshots() -> None:
         i = 0
         while i < len(rows):
             k = rng.choice([1, 3, 40, 700])
-            chunk = [dict(r) for r in rows[i:i + k]]
+            chunk = [dict(r) for r in rows[i : i + k]]
             i += k
             for r in chunk:  # columns that are all empty in a chunk come out as object, not str
                 for col in ("thread_ts", "text", "channel", "event_subtype", "retry_reason"):
@@ -71,6 +80,7 @@ def test_capture_snapshots_grow_without_changing_old_ones() -> None:
             df = cap.deliveries()
             assert len(df) == n and list(df.index) == list(range(n))
             first = first if first is not None else df.copy()
+
     def plain(df: pd.DataFrame) -> pd.DataFrame:  # missing is missing, whether None or NaN
         return df.astype(object).where(df.notna(), None)
 
@@ -78,8 +88,12 @@ def test_capture_snapshots_grow_without_changing_old_ones() -> None:
     assert len(first) == 1
 
 
-@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])),
-                          st.integers(min_value=0, max_value=20)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])), st.integers(min_value=0, max_value=20)),
+        max_size=40,
+    )
+)
 @settings(max_examples=200, deadline=None)
 def test_events_view_matches_a_plain_groupby(pairs: list[tuple[str | None, int]]) -> None:
     from slacklab.schema import make_row
@@ -93,8 +107,7 @@ def test_events_view_matches_a_plain_groupby(pairs: list[tuple[str | None, int]]
     df = deliveries_frame(rows)
     got = events_view(df)
     ordered = df.sort_values("received_at", kind="stable").reset_index(drop=True)
-    key = ordered["event_key"].astype(object).where(ordered["event_key"].notna(),
-                                                    "row:" + ordered.index.astype(str))
+    key = ordered["event_key"].astype(object).where(ordered["event_key"].notna(), "row:" + ordered.index.astype(str))
     expected_keys = list(dict.fromkeys(key))
     assert list(got["envelope_id"]) == [ordered.loc[key.eq(k).idxmax(), "envelope_id"] for k in expected_keys]
     assert list(got["deliveries"]) == [int(key.eq(k).sum()) for k in expected_keys]
@@ -102,15 +115,27 @@ def test_events_view_matches_a_plain_groupby(pairs: list[tuple[str | None, int]]
     assert list(got["last_received_at"]) == [ordered.loc[key.eq(k), "received_at"].max() for k in expected_keys]
 
 
-@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["message", "/deploy", "x"])),
-                          st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"])),
-                          st.one_of(st.none(), st.integers(min_value=0, max_value=3))), max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(["message", "/deploy", "x"])),
+            st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"])),
+            st.one_of(st.none(), st.integers(min_value=0, max_value=3)),
+        ),
+        max_size=40,
+    )
+)
 @settings(max_examples=200, deadline=None)
 def test_counts_by_type_matches_a_plain_groupby(triples: list[tuple[str | None, str | None, int | None]]) -> None:
     from slacklab.table import counts_by_type
 
-    df = pd.DataFrame({"event_type": [t for t, _, _ in triples], "event_key": [k for _, k, _ in triples],
-                       "retry_attempt": pd.array([r for _, _, r in triples], dtype="Int64")})
+    df = pd.DataFrame(
+        {
+            "event_type": [t for t, _, _ in triples],
+            "event_key": [k for _, k, _ in triples],
+            "retry_attempt": pd.array([r for _, _, r in triples], dtype="Int64"),
+        }
+    )
     got = counts_by_type(df)
     if df.empty:
         assert got.empty

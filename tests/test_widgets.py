@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from slacklab.capture import Capture
-from slacklab.filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
-from slacklab.plots import event_type_counts, timeline_counts
+from slacklab.notebook.filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
+from slacklab.notebook.panel import ExplorePanel, explore
+from slacklab.notebook.plots import event_type_counts, timeline_counts
+from slacklab.notebook.refresher import Refresher, Throttle
 from slacklab.schema import make_row
 from slacklab.table import counts_by_type, deliveries_frame
-from slacklab.refresher import Refresher, Throttle
-from slacklab.widgets import ExplorePanel, explore
 
 from .helpers import event_payload, wait_until
 
@@ -31,13 +31,19 @@ def make_rows(n: int, *, start: int = 0, step: float = 0.1) -> list[dict]:
     out = []
     for i in range(start, start + n):
         retry = i % 10 == 9
-        text = "=HYPERLINK(\"http://evil\")" if i == 3 else f"hello number {i} xoxb-1234-5678-abcdefgh"
+        text = '=HYPERLINK("http://evil")' if i == 3 else f"hello number {i} xoxb-1234-5678-abcdefgh"
         out.append(
             make_row(
                 source="http" if i % 5 == 4 else "socket",
                 kind="events_api",
-                payload=event_payload(f"Ev{i - 1 if retry else i}", event_type=TYPES[i % 4], text=text,
-                                      channel=f"C{i % 3}", user=f"U{i % 7}", event_time=int(T0 + i * step)),
+                payload=event_payload(
+                    f"Ev{i - 1 if retry else i}",
+                    event_type=TYPES[i % 4],
+                    text=text,
+                    channel=f"C{i % 3}",
+                    user=f"U{i % 7}",
+                    event_time=int(T0 + i * step),
+                ),
                 received_at=T0 + i * step,
                 connection="c1",
                 envelope_id=f"env-{i}",
@@ -73,7 +79,6 @@ def no_thread_left_behind() -> Iterator[None]:
     raise AssertionError(f"threads left running: {alive}")
 
 
-
 # ------------------------------------------------------------ the model
 
 
@@ -87,14 +92,19 @@ class TestFilters:
         ("filters", "expected"),
         [
             (Filters(event_types=("message",)), lambda d: d["event_type"] == "message"),
-            (Filters(event_types=("message", "app_mention")), lambda d: d["event_type"].isin(["message", "app_mention"])),
+            (
+                Filters(event_types=("message", "app_mention")),
+                lambda d: d["event_type"].isin(["message", "app_mention"]),
+            ),
             (Filters(channel="C1"), lambda d: d["channel"] == "C1"),
             (Filters(user="U3"), lambda d: d["user"] == "U3"),
             (Filters(source="http"), lambda d: d["source"] == "http"),
             (Filters(hide_retries=True), lambda d: d["retry_attempt"] == 0),
             (Filters(text="NUMBER 12"), lambda d: d["text"].str.contains("number 12")),
-            (Filters(channel="C0", hide_retries=True, event_types=("reaction_added",)),
-             lambda d: (d["channel"] == "C0") & (d["retry_attempt"] == 0) & (d["event_type"] == "reaction_added")),
+            (
+                Filters(channel="C0", hide_retries=True, event_types=("reaction_added",)),
+                lambda d: (d["channel"] == "C0") & (d["retry_attempt"] == 0) & (d["event_type"] == "reaction_added"),
+            ),
         ],
     )
     def test_each_filter_gives_the_expected_rows(self, df: pd.DataFrame, filters: Filters, expected) -> None:  # type: ignore[no-untyped-def]
@@ -168,8 +178,11 @@ class TestThrottle:
 
     def test_refresher_merges_a_burst_of_requests(self) -> None:
         ticks: list[tuple[bool, float]] = []
-        r = Refresher(lambda requested: ticks.append((requested, time.monotonic())), poll=None,
-                      throttle=Throttle(min_interval=0.3))
+        r = Refresher(
+            lambda requested: ticks.append((requested, time.monotonic())),
+            poll=None,
+            throttle=Throttle(min_interval=0.3),
+        )
         try:
             for _ in range(200):
                 r.request()
@@ -221,9 +234,7 @@ class TestPanel:
         panels.append(panel)
         assert panel.redraws == 1 and panel.shown == len(df)
         assert panel.df is df
-        assert panel.controls["types"].options == tuple(
-            (f"{t} ({n})", t) for t, n in event_type_counts(df).items()
-        )
+        assert panel.controls["types"].options == tuple((f"{t} ({n})", t) for t, n in event_type_counts(df).items())
         assert [v for _, v in panel.controls["channel"].options] == ["", "C0", "C1", "C2"]
         assert panel.counts.equals(counts_by_type(df))
         assert bytes(panel._chart.value).startswith(b"\x89PNG")
@@ -293,7 +304,9 @@ class TestPanel:
         assert "&quot;http://evil&quot;" in panel._rows.value or "&#x27;" in panel._rows.value
         assert "<script" not in panel._rows.value
 
-    def test_export_writes_the_filtered_rows_safely(self, df: pd.DataFrame, panels: list[ExplorePanel], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def test_export_writes_the_filtered_rows_safely(
+        self, df: pd.DataFrame, panels: list[ExplorePanel], tmp_path
+    ) -> None:  # type: ignore[no-untyped-def]
         panel = explore(df)
         panels.append(panel)
         panel.set_filters(user="U3")
@@ -305,7 +318,7 @@ class TestPanel:
         assert len(got) == len(Filters(user="U3").apply(df))
         assert all("xoxb-1234" not in row["text"] for row in got)
         formula = [row["text"] for row in got if "HYPERLINK" in row["text"]]
-        assert formula == ["'=HYPERLINK(\"http://evil\")"]
+        assert formula == ['\'=HYPERLINK("http://evil")']
         panel._export_path.value = str(tmp_path)  # a folder: the error is shown, not raised
         panel._export_button.click()
         assert "color:#c62828" in panel._export_message.value
@@ -468,20 +481,26 @@ class TestLivePanel:
             assert list(panel.counts.index) == list(counts_by_type(shown).index)
             expected = timeline_counts(shown, "1s")
             assert panel.chart_data.equals(expected) and panel.chart_data.attrs == expected.attrs
-            assert [v for _, v in panel.controls["types"].options][: len(label_counts(frame, "event_type"))] == \
-                list(label_counts(frame, "event_type").index)
+            assert [v for _, v in panel.controls["types"].options][: len(label_counts(frame, "event_type"))] == list(
+                label_counts(frame, "event_type").index
+            )
             channels = sorted(label_counts(frame, "channel").index)
-            assert [v for _, v in panel.controls["channel"].options][1:1 + len(channels)] == channels
+            assert [v for _, v in panel.controls["channel"].options][1 : 1 + len(channels)] == channels
             assert f"of {len(shown):,} matching rows" in panel._rows.value or shown.empty
 
         check()
-        for filters in ({"event_types": ["message", NONE_LABEL]}, {"channel": NONE_LABEL, "event_types": []},
-                        {"channel": "C1", "user": "U3", "hide_retries": True}, {"source": "http", "channel": None,
-                        "user": None, "hide_retries": False}, {"text": "number 4", "source": None},
-                        {"event_types": ["no-such-type"], "text": ""}, {"event_types": []}):
+        for filters in (
+            {"event_types": ["message", NONE_LABEL]},
+            {"channel": NONE_LABEL, "event_types": []},
+            {"channel": "C1", "user": "U3", "hide_retries": True},
+            {"source": "http", "channel": None, "user": None, "hide_retries": False},
+            {"text": "number 4", "source": None},
+            {"event_types": ["no-such-type"], "text": ""},
+            {"event_types": []},
+        ):
             panel.set_filters(**filters)
             check()
             if source == "capture":
-                for row in rows[len(cap):len(cap) + 15]:
+                for row in rows[len(cap) : len(cap) + 15]:
                     cap.record_delivery(row)
                 check()

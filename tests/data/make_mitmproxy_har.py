@@ -27,10 +27,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from slacklab.http_delivery import FAKE_SIGNING_SECRET, HttpDelivery
-from slacklab.receiver import receive_http
-from slacklab.scenario import build_scenario
-from slacklab.signing import sign
+from slacklab.http.receiver import receive_http
+from slacklab.http.signing import sign
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import build_scenario
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,8 +48,18 @@ def main(mitmdump: str) -> None:
     work = Path(tempfile.mkdtemp())
     har = work / "mitmproxy.har"
     proxy = subprocess.Popen(
-        [mitmdump, "--mode", f"reverse:{backend}", "--listen-host", "127.0.0.1", "-p", str(port),
-         "--set", f"hardump={har}", "-q"],
+        [
+            mitmdump,
+            "--mode",
+            f"reverse:{backend}",
+            "--listen-host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--set",
+            f"hardump={har}",
+            "-q",
+        ],
         cwd=work,
     )
     try:

@@ -8,9 +8,9 @@ text. The same seed always gives the same scenario, item for item.
 
 This is also the one place to import the scenario API from: the types
 (:class:`Scenario`, :class:`ScenarioItem`, :class:`Workspace`…, defined in
-:mod:`slacklab.workspace`) and :class:`ScenarioBuilder` (hand-made items with
-Slack's payload shapes, defined in :mod:`slacklab.payloads`). The simulator
-(:class:`slacklab.simulator.Simulator`) plays a scenario over a real WebSocket;
+:mod:`slacklab.sim.workspace`) and :class:`ScenarioBuilder` (hand-made items with
+Slack's payload shapes, defined in :mod:`slacklab.sim.payloads`). The simulator
+(:class:`slacklab.sim.server.Simulator`) plays a scenario over a real WebSocket;
 nothing here needs it. Two ways to make one::
 
     scenario = build_scenario(seed=0, events=200, duration=60.0)   # a busy minute
@@ -28,8 +28,8 @@ import random
 from collections import Counter
 from collections.abc import Mapping
 
-from .payloads import ScenarioBuilder, message_event
-from .workspace import DEFAULT_WORKSPACE, KINDS, Channel, Scenario, ScenarioItem, User, Workspace
+from slacklab.sim.payloads import ScenarioBuilder, message_event
+from slacklab.sim.workspace import DEFAULT_WORKSPACE, KINDS, Channel, Scenario, ScenarioItem, User, Workspace
 
 __all__ = [
     "DEFAULT_WORKSPACE",
@@ -81,22 +81,32 @@ _TEXTS = (
     "+1 from me",
     "-1, let's wait until Friday",
     "@here standup is moved to 10:30",
-    "=HYPERLINK(\"https://example.com\",\"click me\")",
+    '=HYPERLINK("https://example.com","click me")',
     "-2+3 is what the calculator said",
     "+49 30 1234567 is the office line",
     "this is fine 🔥🐶🔥",
     "emoji only: 🎉🎉🎉",
     "tab\tseparated\tvalues, why not",
     "line one\nline two",
-    "quotes \"inside\" text, and a comma",
+    'quotes "inside" text, and a comma',
     "Ελληνικά, русский, עברית, العربية — all in one message",
     "brb",
     "👀",
 )
 _REPLIES = (
-    "on it", "done ✅", "+1", "looks good to me", "can you share the logs?",
-    "I think it's the cache", "merci !", "let me check", "same here", "fixed in main",
-    "=1+2 (sorry, spreadsheet habit)", "@channel FYI", "ja, passt",
+    "on it",
+    "done ✅",
+    "+1",
+    "looks good to me",
+    "can you share the logs?",
+    "I think it's the cache",
+    "merci !",
+    "let me check",
+    "same here",
+    "fixed in main",
+    "=1+2 (sorry, spreadsheet habit)",
+    "@channel FYI",
+    "ja, passt",
 )
 _REACTIONS = ("thumbsup", "eyes", "tada", "white_check_mark", "heart", "joy", "rocket", "pray", "fire")
 _BOT_TEXTS = (
@@ -106,15 +116,19 @@ _BOT_TEXTS = (
     "Nightly backup finished: 1.2 GB",
 )
 _MENTIONS = (
-    "what's the status of the deploy?", "please summarise this thread", "remind me at 4pm",
-    "¿puedes ayudarme?", "=cmd|' /C calc'!A0", "help",
+    "what's the status of the deploy?",
+    "please summarise this thread",
+    "remind me at 4pm",
+    "¿puedes ayudarme?",
+    "=cmd|' /C calc'!A0",
+    "help",
 )
 _COMMANDS = (
     ("/deploy", ("api staging", "web production", "worker staging", "api production --force")),
     ("/weather", ("Berlin", "94070", "São Paulo", "")),
     ("/standup", ("", "yesterday: tests; today: docs")),
     ("/oncall", ("", "who")),
-    ("/poll", ("\"Lunch?\" pizza tacos ramen", "=1+1")),
+    ("/poll", ('"Lunch?" pizza tacos ramen', "=1+1")),
 )
 _ACTIONS = (
     ("approve_deploy", "Approve", "deploy-api-prod", "Deploy api to production?"),
@@ -125,9 +139,19 @@ _ACTIONS = (
 
 #: Relative weights of what happens next in :func:`build_scenario`.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "message": 40, "reply": 12, "broadcast": 2, "edit": 4, "delete": 2, "bot": 4,
-    "join": 2, "reaction_added": 10, "reaction_removed": 3, "mention": 5, "dm": 2,
-    "slash": 5, "action": 4,
+    "message": 40,
+    "reply": 12,
+    "broadcast": 2,
+    "edit": 4,
+    "delete": 2,
+    "bot": 4,
+    "join": 2,
+    "reaction_added": 10,
+    "reaction_removed": 3,
+    "mention": 5,
+    "dm": 2,
+    "slash": 5,
+    "action": 4,
 }
 
 
@@ -156,9 +180,13 @@ def _plan(rng: random.Random, names: list[str], weights: list[float], events: in
         plan[0] = "message"
     surely_used = plan[: events // 2]  # a draw makes one or two items, so these all happen
     missing = [n for n in names if n not in surely_used]
-    if "reaction_removed" in surely_used and "reaction_removed" not in missing and (
-        "reaction_added" not in surely_used
-        or surely_used.index("reaction_added") > surely_used.index("reaction_removed")
+    if (
+        "reaction_removed" in surely_used
+        and "reaction_removed" not in missing
+        and (
+            "reaction_added" not in surely_used
+            or surely_used.index("reaction_added") > surely_used.index("reaction_removed")
+        )
     ):
         missing.append("reaction_removed")  # it would fall back to reaction_added
     if "reaction_removed" in missing:  # needs an earlier reaction to remove
@@ -174,7 +202,7 @@ def _plan(rng: random.Random, names: list[str], weights: list[float], events: in
         if counts[plan[slot]] > 1:
             counts[plan[slot]] -= 1
             chosen.append(slot)
-    for slot, name in zip(sorted(chosen), missing):
+    for slot, name in zip(sorted(chosen), missing, strict=False):
         plan[slot] = name
     return plan
 
@@ -216,7 +244,7 @@ def build_scenario(
     times = sorted(rng.uniform(0.0, duration) for _ in range(events))
     texts, replies, mentions = _Deck(rng, _TEXTS), _Deck(rng, _REPLIES), _Deck(rng, _MENTIONS)
     public = [c for c in workspace.channels]
-    posts: list[ScenarioItem] = []            # user messages that can be replied to/edited/reacted to
+    posts: list[ScenarioItem] = []  # user messages that can be replied to/edited/reacted to
     reactions: list[tuple[ScenarioItem, str, User]] = []
     build_no = 1000
     plan = _plan(rng, names, cum, events)
@@ -270,6 +298,7 @@ def build_scenario(
             b.slash(at, command, rng.choice(args), channel=rng.choice(public), user=user)
         elif kind == "action":
             action_id, label, value, text = rng.choice(_ACTIONS)
-            b.block_action(at, action_id, value=value, label=label, message_text=text,
-                           channel=rng.choice(public), user=user)
+            b.block_action(
+                at, action_id, value=value, label=label, message_text=text, channel=rng.choice(public), user=user
+            )
     return b.build()

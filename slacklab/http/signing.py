@@ -42,7 +42,7 @@ from typing import Final
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from .redact import register_secret
+from slacklab.redact import register_secret
 
 __all__ = [
     "INVALID",
@@ -177,7 +177,7 @@ def verify(
 def sign(secret: str, timestamp: int | str, body: bytes) -> dict[str, str]:
     """The two headers Slack adds to a request: ``X-Slack-Request-Timestamp`` and ``X-Slack-Signature``.
 
-    Used by :mod:`slacklab.http_delivery` (with an obviously fake secret) so
+    Used by :mod:`slacklab.sim.http_sender` (with an obviously fake secret) so
     the receiver and the readers can check simulated requests like real ones.
     """
     checked = check_secret(secret)

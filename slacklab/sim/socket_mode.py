@@ -1,11 +1,11 @@
 """The simulator's WebSocket side: Socket Mode connections (hello, envelopes, acks, disconnects, faults).
 
 :class:`SocketServer` serves ``ws://127.0.0.1:PORT/link/?ticket=…`` and decides
-how each connection behaves; the :class:`~slacklab.simulator.Simulator` owns it,
+how each connection behaves; the :class:`~slacklab.sim.server.Simulator` owns it,
 runs it on its loop thread and decides *what* to send (:meth:`SocketServer.deliver`).
-Facts and observations in ``reference/slack-protocol.md`` §2:
+Facts and observations in ``docs/slack-protocol.md`` (Socket Mode):
 
-* The handshake needs a ticket from the Web API (:mod:`slacklab.simapi`); an
+* The handshake needs a ticket from the Web API (:mod:`slacklab.sim.webapi`); an
   unknown or reused one is refused with HTTP 403.
 * On connect: ``hello`` (``num_connections``, ``connection_info.app_id``,
   ``debug_info`` with ``host`` = ``applink-sim-<connection id>``, ``build_number``,
@@ -24,7 +24,7 @@ Facts and observations in ``reference/slack-protocol.md`` §2:
   :meth:`~SocketServer.disconnect`, :meth:`~SocketServer.set_link`.
 
 Shared state changes under the simulator's lock (``cond``) and every connection
-event is reported to its :class:`~slacklab.ledger.DeliveryLedger`.
+event is reported to its :class:`~slacklab.sim.ledger.DeliveryLedger`.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .ledger import DeliveryLedger
+from slacklab.sim.ledger import DeliveryLedger
 
 __all__ = ["BUILD_NUMBER", "DEBUG_RECONNECTS_INTERVAL", "ConnectionInfo", "SocketServer", "SocketSettings"]
 
-log = logging.getLogger("slacklab.simulator")  # records go to the simulator's log
+log = logging.getLogger("slacklab.sim.server")  # records go to the simulator's log
 
 BUILD_NUMBER = 42
 DEBUG_RECONNECTS_INTERVAL = 360.0
@@ -123,9 +123,16 @@ class SocketServer:
     under the lock after each ``hello``; ``kick`` wakes the simulator's scheduler.
     """
 
-    def __init__(self, settings: SocketSettings, *, ledger: DeliveryLedger, cond: threading.Condition,
-                 redeem: Callable[[str], bool | None], on_hello: Callable[[], None],
-                 kick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        settings: SocketSettings,
+        *,
+        ledger: DeliveryLedger,
+        cond: threading.Condition,
+        redeem: Callable[[str], bool | None],
+        on_hello: Callable[[], None],
+        kick: Callable[[], None],
+    ) -> None:
         self._settings = settings
         self._ledger, self._cond = ledger, cond
         self.stats = dict.fromkeys(("refused_handshakes", "connections", "disconnects_sent", "malformed_sent"), 0)
@@ -141,11 +148,16 @@ class SocketServer:
         """Listen on 127.0.0.1 (a free port) on the running loop; returns the port."""
         self._loop = asyncio.get_running_loop()
         self._server = await serve(
-            self._handle_ws, "127.0.0.1", 0,
-            process_request=self._check_ticket, compression=None,
-            ping_interval=self._settings.ping_interval, ping_timeout=self._settings.ping_interval,
-            close_timeout=2.0, server_header="slacklab-simulator",
-            logger=logging.getLogger("slacklab.simulator.ws"),
+            self._handle_ws,
+            "127.0.0.1",
+            0,
+            process_request=self._check_ticket,
+            compression=None,
+            ping_interval=self._settings.ping_interval,
+            ping_timeout=self._settings.ping_interval,
+            close_timeout=2.0,
+            server_header="slacklab-simulator",
+            logger=logging.getLogger("slacklab.sim.server.ws"),
         )
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
@@ -179,10 +191,16 @@ class SocketServer:
         with self._cond:
             return [
                 ConnectionInfo(
-                    id=c.id, state=c.state, hello_sent=c.hello_sent, opened_at=c.opened_at + clock_offset,
+                    id=c.id,
+                    state=c.state,
+                    hello_sent=c.hello_sent,
+                    opened_at=c.opened_at + clock_offset,
                     closed_at=None if c.closed_at is None else c.closed_at + clock_offset,
-                    deliveries=c.deliveries, acks=c.acks, silent=c.silent,
-                    debug_reconnects=c.debug_reconnects, disconnect_reason=c.disconnect_reason,
+                    deliveries=c.deliveries,
+                    acks=c.acks,
+                    silent=c.silent,
+                    debug_reconnects=c.debug_reconnects,
+                    disconnect_reason=c.disconnect_reason,
                 )
                 for c in self._conns.values()
             ]
@@ -190,8 +208,11 @@ class SocketServer:
     def counts(self) -> tuple[int, int, int]:
         """``(greeted and open, not closed, all so far)`` connections (the caller holds the lock)."""
         conns = self._conns.values()
-        return (sum(1 for c in conns if c.hello_sent and c.state == "open"),
-                sum(1 for c in conns if c.state != "closed"), len(conns))
+        return (
+            sum(1 for c in conns if c.hello_sent and c.state == "open"),
+            sum(1 for c in conns if c.state != "closed"),
+            len(conns),
+        )
 
     # ---------------------------------------------------------- WebSocket
 
@@ -213,16 +234,18 @@ class SocketServer:
         return None
 
     def _hello(self, conn: _Conn, open_count: int, interval: float | None) -> str:
-        return json.dumps({
-            "type": "hello",
-            "num_connections": open_count,
-            "debug_info": {
-                "host": f"applink-sim-{conn.id}",
-                "build_number": BUILD_NUMBER,
-                "approximate_connection_time": int(interval) if interval else _DEFAULT_CONNECTION_TIME,
-            },
-            "connection_info": {"app_id": self._settings.app_id},
-        })
+        return json.dumps(
+            {
+                "type": "hello",
+                "num_connections": open_count,
+                "debug_info": {
+                    "host": f"applink-sim-{conn.id}",
+                    "build_number": BUILD_NUMBER,
+                    "approximate_connection_time": int(interval) if interval else _DEFAULT_CONNECTION_TIME,
+                },
+                "connection_info": {"app_id": self._settings.app_id},
+            }
+        )
 
     async def _handle_ws(self, ws: ServerConnection) -> None:
         now = time.monotonic()
@@ -233,8 +256,13 @@ class SocketServer:
             self._conns[conn.id] = conn
             self._ledger.add_connection(conn.id, now)
             open_count = sum(1 for c in self._conns.values() if c.state != "closed")
-            refusal = ("link_disabled" if self._link_disabled
-                       else "too_many_websockets" if open_count > self._settings.max_connections else None)
+            refusal = (
+                "link_disabled"
+                if self._link_disabled
+                else "too_many_websockets"
+                if open_count > self._settings.max_connections
+                else None
+            )
         writer = asyncio.create_task(self._writer(conn))
         try:
             if refusal is not None:
@@ -297,8 +325,14 @@ class SocketServer:
             record = self._ledger.ack(envelope_id, time.monotonic(), connection=conn.id)
             conn.acks += 1
         if not record.known or record.duplicate or record.late:
-            log.debug("connection %s ack %s: known=%s duplicate=%s late=%s", conn.id, envelope_id,
-                      record.known, record.duplicate, record.late)
+            log.debug(
+                "connection %s ack %s: known=%s duplicate=%s late=%s",
+                conn.id,
+                envelope_id,
+                record.known,
+                record.duplicate,
+                record.late,
+            )
         self._kick()
 
     def _wall(self, simulated: float) -> float:

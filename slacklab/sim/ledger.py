@@ -3,10 +3,10 @@
 :class:`DeliveryLedger` decides which envelope goes to which connection, when an
 unacknowledged envelope is redelivered, and records the **ground truth** a
 listener's capture can be checked against. The simulator
-(:mod:`slacklab.simulator`) owns the sockets and calls it; tests drive it with a
+(:mod:`slacklab.sim.server`) owns the sockets and calls it; tests drive it with a
 fake ``now``.
 
-The rules (Socket Mode facts and observations in ``reference/slack-protocol.md``
+The rules (Socket Mode facts and observations in ``docs/slack-protocol.md``
 §2.4–2.9):
 
 * a connection is *eligible* once it was sent ``hello`` and until it is retired

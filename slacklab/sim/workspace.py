@@ -7,10 +7,10 @@ A :class:`Scenario` is a time-ordered tuple of :class:`ScenarioItem` objects: ea
 of :data:`KINDS`: the Socket Mode envelope type) and *what* (``payload``: the
 object exactly as Slack puts it in the envelope's ``payload``).
 
-Make items with :class:`slacklab.scenario.ScenarioBuilder` or a whole stretch of
-traffic with :func:`slacklab.scenario.build_scenario`, then hand the scenario to
-:class:`slacklab.simulator.Simulator`. Import these names from
-:mod:`slacklab.scenario`; this module only defines them.
+Make items with :class:`slacklab.sim.scenario.ScenarioBuilder` or a whole stretch of
+traffic with :func:`slacklab.sim.scenario.build_scenario`, then hand the scenario to
+:class:`slacklab.sim.server.Simulator`. Import these names from
+:mod:`slacklab.sim.scenario`; this module only defines them.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ class ScenarioItem:
 class Scenario:
     """A time-ordered, immutable sequence of :class:`ScenarioItem`.
 
-    Build one with :func:`~slacklab.scenario.build_scenario`,
-    :class:`~slacklab.scenario.ScenarioBuilder` or :meth:`from_items`; hand it to
+    Build one with :func:`~slacklab.sim.scenario.build_scenario`,
+    :class:`~slacklab.sim.scenario.ScenarioBuilder` or :meth:`from_items`; hand it to
     ``Simulator(scenario)``. ``a + b`` merges two
     scenarios by time.
     """
@@ -152,9 +152,7 @@ class Scenario:
     workspace: Workspace = field(default=DEFAULT_WORKSPACE, repr=False)
 
     @classmethod
-    def from_items(
-        cls, items: Iterable[ScenarioItem], *, workspace: Workspace = DEFAULT_WORKSPACE
-    ) -> Scenario:
+    def from_items(cls, items: Iterable[ScenarioItem], *, workspace: Workspace = DEFAULT_WORKSPACE) -> Scenario:
         """A scenario of exactly these items, sorted by ``at`` (stable for equal times)."""
         checked = []
         for item in items:
@@ -193,4 +191,3 @@ class Scenario:
             f"Scenario({len(self.items)} items over {self.duration:.1f} simulated s, "
             f"seed={self.seed}, team={self.workspace.team_id})"
         )
-

@@ -1,9 +1,9 @@
 """One captured HTTP request → one delivery row (pure: no I/O).
 
 A :class:`CapturedRequest` is what every HTTP source boils down to — a HAR
-entry (:mod:`slacklab.har`), an ngrok capture (:mod:`slacklab.ngrok`), a line
+entry (:mod:`slacklab.http.har`), an ngrok capture (:mod:`slacklab.http.ngrok`), a line
 of slacklab's own log or a live request at the receiver
-(:mod:`slacklab.receiver`): capture time, method, headers, the exact body
+(:mod:`slacklab.http.receiver`): capture time, method, headers, the exact body
 bytes and, when recorded, the response status and time. :func:`parse_request`
 turns it into a row of the delivery schema, so the live receiver and a
 reloaded log give the same rows.
@@ -29,22 +29,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from .schema import make_row
-from .signing import lower_headers, verify
+from slacklab.http.signing import lower_headers, verify
+from slacklab.schema import make_row
 
 __all__ = [
     "CapturedRequest",
     "EntryError",
     "ParsedRequest",
     "classify_body",
+    "duration",
     "epoch_seconds",
     "header",
     "header_pairs",
-    "duration",
     "parse_request",
 ]
 
@@ -155,7 +155,7 @@ def epoch_seconds(value: Any, what: str) -> float:
         except ValueError:
             raise EntryError(f"{what} {value[:40]!r} is not an ISO 8601 time") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         seconds = moment.timestamp()
     else:
         raise EntryError(f"{what} is missing")

@@ -3,17 +3,17 @@
 Call :func:`read_http_log` on a file; it detects the format from the content:
 
 * **HAR 1.2** (``.har``, or zlib-compressed ``.zhar``) from mitmproxy,
-  browsers, Charles or Fiddler — see :mod:`slacklab.har`. Entries with
+  browsers, Charles or Fiddler — see :mod:`slacklab.http.har`. Entries with
   ``_webSocketMessages`` (a Socket Mode session proxied through mitmproxy)
   load as **socket** deliveries, one connection per entry;
-* **ngrok** agent exports (``/api/requests/http`` JSON) — see :mod:`slacklab.ngrok`;
+* **ngrok** agent exports (``/api/requests/http`` JSON) — see :mod:`slacklab.http.ngrok`;
 * **JSON Lines** written by slacklab's own receiver (:class:`HttpLogWriter`,
   format below).
 
-Each request becomes one row through :func:`slacklab.httprequest.parse_request`
+Each request becomes one row through :func:`slacklab.http.request.parse_request`
 (the live receiver uses the same function, so a receiver's capture and its
 reloaded log hold the same rows). The ``signature`` column holds the verdict
-of :func:`slacklab.signing.verify` (``unchecked`` without a signing secret).
+of :func:`slacklab.http.signing.verify` (``unchecked`` without a signing secret).
 
 What is not a delivery is kept and counted, never an error:
 
@@ -47,23 +47,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .capture import Capture
-from .errors import LogFormatError
-from .har import SocketSession
-from .har import read_entries as read_har_entries
-from .journal import open_private_append
-from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
-from .ngrok import read_requests as read_ngrok_requests
-from .redact import mask_text
-from .signing import check_secret
-from .table import paused_gc
+from slacklab.capture import Capture
+from slacklab.errors import LogFormatError
+from slacklab.http.har import SocketSession
+from slacklab.http.har import read_entries as read_har_entries
+from slacklab.http.ngrok import read_requests as read_ngrok_requests
+from slacklab.http.request import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
+from slacklab.http.signing import check_secret
+from slacklab.journal import is_journal_record, open_private_append
+from slacklab.redact import mask_text
+from slacklab.table import paused_gc
 
-__all__ = ["HttpLogWriter", "load_log", "read_http_log"]
+__all__ = ["HttpLogWriter", "read_http_log"]
 
-log = logging.getLogger("slacklab.httplog")
+log = logging.getLogger("slacklab.http.logs")
 
 _MAX_INFLATED = 256 * 1024 * 1024  # a .zhar that inflates past this is refused
-_JOURNAL_KINDS = frozenset({"frame", "ack", "open", "close", "note"})
 _ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 
 Item = CapturedRequest | SocketSession | EntryError
@@ -96,7 +95,10 @@ class HttpLogWriter:
     def write(self, request: CapturedRequest) -> None:
         """Append one request (with its response status and time) and flush it."""
         record: dict[str, Any] = {
-            "k": "http", "t": request.at, "method": request.method, "path": request.target,
+            "k": "http",
+            "t": request.at,
+            "method": request.method,
+            "path": request.target,
             "headers": [[k, v] for k, v in request.headers],
         }
         try:
@@ -191,10 +193,6 @@ _LEADING_SPACE = re.compile(r"\s*")  # \s is str.isspace()'s whitespace, as str.
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what json.loads skips around a document
 
 
-def _first_record(text: str) -> Any:
-    return _first_line(text)[0]
-
-
 def _first_line(text: str) -> tuple[Any, bool]:
     """The first line's JSON value (``None`` if it is not JSON), and whether that line is the whole
     document, as ``json.loads(text)`` would read it (a HAR file is usually one line)."""
@@ -215,7 +213,7 @@ def _items(path: Path, text: str) -> Iterator[tuple[str, Item]]:
     first, whole = _first_line(text)
     if isinstance(first, Mapping) and first.get("k") == "http":
         return _read_jsonl(text)
-    if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
+    if is_journal_record(first):
         raise LogFormatError(path, "line 1", "this is a Socket Mode journal: load it with slacklab.load()")
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]
     if text[start : start + 1] not in ("{", "["):
@@ -293,10 +291,10 @@ class _Tally:
         conn = session.connection
         self.at(session.opened, lambda cap: cap.record_connection_opened(conn, session.opened))
         for t, frame, ack_ms in session.frames:
-            self.at(t, lambda cap, t=t, f=frame, ms=ack_ms: cap.record_frame(f, received_at=t, connection=conn,
-                                                                            ack_ms=ms))
-        self.at(session.closed, lambda cap: cap.record_connection_closed(conn, session.closed,
-                                                                        "end of the HAR entry"))
+            self.at(
+                t, lambda cap, t=t, f=frame, ms=ack_ms: cap.record_frame(f, received_at=t, connection=conn, ack_ms=ms)
+            )
+        self.at(session.closed, lambda cap: cap.record_connection_closed(conn, session.closed, "end of the HAR entry"))
 
 
 def read_http_log(path: str | Path, signing_secret: str | None = None) -> Capture:
@@ -341,22 +339,3 @@ def read_http_log(path: str | Path, signing_secret: str | None = None) -> Captur
     log.debug("loaded %s: %d rows, %d skipped, %d unusable", path.name, tally.http_rows, tally.skipped, len(tally.bad))
     capture.set_state("loaded", f"loaded from {path.name}")
     return capture
-
-
-def load_log(path: str | Path, signing_secret: str | None = None) -> Capture:
-    """Load any capture file: a Socket Mode journal (via :func:`slacklab.load`) or an HTTP log.
-
-    Handy for comparing two paths; ``signing_secret`` only matters for HTTP logs.
-    """
-    path = Path(path)
-    from .journal import load as load_journal  # journal and httplog are siblings in the data layer
-
-    try:
-        with path.open("rb") as handle:
-            head = handle.readline(64 * 1024 * 1024)
-    except OSError as exc:
-        raise LogFormatError(path, None, f"cannot open the log ({exc.strerror or exc})") from exc
-    first = _first_record(head.decode("utf-8-sig", "replace"))
-    if isinstance(first, Mapping) and first.get("k") in _JOURNAL_KINDS:
-        return load_journal(path)
-    return read_http_log(path, signing_secret)

@@ -5,7 +5,7 @@ lists what went through a tunnel as ``{"requests": [...]}``. Each item has
 ``start`` (RFC 3339), ``duration`` (a Go duration: **nanoseconds**),
 ``request.raw`` (the raw HTTP request, base64) and ``response.status_code``.
 ngrok has no HAR export; save that JSON (``curl ... > ngrok.json``) and load it
-with :func:`slacklab.httplog.read_http_log`.
+with :func:`slacklab.http.logs.read_http_log`.
 
 The raw request is split here: request line, headers, body (chunked bodies
 are decoded). ngrok may keep only the start of a long body; such a request is
@@ -20,7 +20,7 @@ import binascii
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header
+from slacklab.http.request import CapturedRequest, EntryError, duration, epoch_seconds, header
 
 __all__ = ["read_requests", "split_raw_request"]
 

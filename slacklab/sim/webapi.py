@@ -1,7 +1,7 @@
 """The simulator's Web API: ``apps.connections.open`` on a tiny asyncio HTTP server, one-time tickets.
 
 :class:`WebApi` answers what a Socket Mode client asks Slack's Web API before it
-connects (facts and observations in ``reference/slack-protocol.md`` §2):
+connects (facts and observations in ``docs/slack-protocol.md`` (Socket Mode)):
 
 * ``POST {api_url}apps.connections.open`` with ``Authorization: Bearer <xapp-…>``
   returns ``{"ok": true, "url": "ws://127.0.0.1:PORT/link/?ticket=…&app_id=A0SIMAPP"}``.
@@ -9,10 +9,10 @@ connects (facts and observations in ``reference/slack-protocol.md`` §2):
   any other ``xapp-`` token → ``invalid_auth``. ``api.test`` answers ``ok``, any
   other method ``unknown_method``; a request it cannot read gets HTTP 400.
 * Tickets are single-use and never expire: :meth:`WebApi.redeem` hands each one
-  out once (the WebSocket side, :mod:`slacklab.simsocket`, calls it at the handshake).
+  out once (the WebSocket side, :mod:`slacklab.sim.socket_mode`, calls it at the handshake).
 * :meth:`WebApi.fail_next_open` makes the next valid calls fail (``ratelimited``…).
 
-The :class:`~slacklab.simulator.Simulator` owns one, starts and closes it on its
+The :class:`~slacklab.sim.server.Simulator` owns one, starts and closes it on its
 loop thread (:meth:`WebApi.start`, :meth:`WebApi.aclose`) and shares its lock
 with it; use the simulator rather than this class.
 """
@@ -33,11 +33,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .redact import mask_text
+from slacklab.redact import mask_text
 
 __all__ = ["ApiSettings", "WebApi"]
 
-log = logging.getLogger("slacklab.simulator")  # records go to the simulator's log
+log = logging.getLogger("slacklab.sim.server")  # records go to the simulator's log
 
 
 class ApiSettings(Protocol):
@@ -103,8 +103,9 @@ class WebApi:
         with self._lock:
             return self._tickets.pop(ticket, None)
 
-    def fail_next_open(self, error: str, retry_after: float | None = None, *, status: int | None = None,
-                       times: int = 1) -> None:
+    def fail_next_open(
+        self, error: str, retry_after: float | None = None, *, status: int | None = None, times: int = 1
+    ) -> None:
         """Queue ``times`` failures for the next valid calls (see ``Simulator.fail_next_open``)."""
         with self._lock:
             for _ in range(times):
@@ -128,15 +129,25 @@ class WebApi:
                 if not 0 <= length <= 1 << 20:
                     raise ValueError("bad Content-Length")
                 body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError,
-                    http.client.HTTPException):
+            except (
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                ValueError,
+                TimeoutError,
+                http.client.HTTPException,
+            ):
                 status, answer, extra = 400, {"ok": False, "error": "invalid_request"}, {}
             else:
                 status, answer, extra = self._web_api(method, target, headers.get("Authorization", ""), body)
             data = json.dumps(answer).encode()
-            lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json; charset=utf-8",
-                     f"Content-Length: {len(data)}", "Connection: close", "Server: slacklab-simulator",
-                     *(f"{k}: {v}" for k, v in extra.items())]
+            lines = [
+                f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+                "Content-Type: application/json; charset=utf-8",
+                f"Content-Length: {len(data)}",
+                "Connection: close",
+                "Server: slacklab-simulator",
+                *(f"{k}: {v}" for k, v in extra.items()),
+            ]
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
             await writer.drain()
         except (ConnectionError, OSError):
@@ -147,14 +158,15 @@ class WebApi:
                 await writer.wait_closed()
             self._http_tasks.discard(task)
 
-    def _web_api(self, method: str, target: str, authorization: str, body: bytes
-                 ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _web_api(
+        self, method: str, target: str, authorization: str, body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         path = urlsplit(target).path
         if not path.startswith("/api/"):
             return 404, {"ok": False, "error": "not_found"}, {}
         if method not in ("GET", "POST"):
             return 405, {"ok": False, "error": "method_not_supported"}, {}
-        name = path[len("/api/"):]
+        name = path[len("/api/") :]
         with self._lock:
             self.stats["api_calls"] += 1
         if name == "api.test":
@@ -166,9 +178,12 @@ class WebApi:
         if not token and b"token=" in body:
             log.info("apps.connections.open: the app token must be sent as 'Authorization: Bearer', not in the body")
         error = (
-            "not_authed" if not token
-            else "not_allowed_token_type" if not token.startswith("xapp-")
-            else "invalid_auth" if token != self._settings.app_token
+            "not_authed"
+            if not token
+            else "not_allowed_token_type"
+            if not token.startswith("xapp-")
+            else "invalid_auth"
+            if token != self._settings.app_token
             else None
         )
         extra: dict[str, str] = {}

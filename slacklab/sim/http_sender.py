@@ -1,9 +1,9 @@
 """Slack's HTTP side, simulated: deliver a scenario to a Request URL the way Slack would.
 
-:class:`HttpDelivery` plays the items of a :class:`~slacklab.scenario.Scenario`
+:class:`HttpDelivery` plays the items of a :class:`~slacklab.sim.scenario.Scenario`
 (anything with ``.at``, ``.kind``, ``.payload``) to a URL — usually a
-:func:`slacklab.receiver.receive_http` endpoint — so the same events (same
-``event_id``\\s, same payloads) the Socket Mode :class:`~slacklab.simulator.Simulator`
+:func:`slacklab.http.receiver.receive_http` endpoint — so the same events (same
+``event_id``\\s, same payloads) the Socket Mode :class:`~slacklab.sim.server.Simulator`
 plays can be captured over HTTP too, and the two compared::
 
     cap = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET)
@@ -11,7 +11,7 @@ plays can be captured over HTTP too, and the two compared::
         sender.wait_done(timeout=60)
     sender.truth.summary()        # what was sent, answered, retried, given up
 
-What it does, after Slack's Events API docs (``reference/slack-protocol.md`` §3–4):
+What it does, after Slack's Events API docs (``docs/slack-protocol.md`` (HTTP delivery, signing)):
 
 * first a signed ``url_verification`` challenge; if the answer does not echo
   the challenge nothing else is sent (Slack would not save the URL);
@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .redact import mask_text
-from .schema import event_key, payload_fields
-from .signing import sign
+from slacklab.http.signing import sign
+from slacklab.redact import mask_text
+from slacklab.schema import event_key, payload_fields
 
 __all__ = [
     "DELIVERABLE_KINDS",
@@ -65,7 +65,7 @@ __all__ = [
     "encode_body",
 ]
 
-log = logging.getLogger("slacklab.http_delivery")
+log = logging.getLogger("slacklab.sim.http_sender")
 
 FAKE_SIGNING_SECRET = "sim-signing-secret-not-real"
 """The simulator's signing secret: obviously fake; give it to the receiver to check signatures."""
@@ -180,7 +180,7 @@ class HttpDelivery:
     """Deliver scenario items to ``url`` over HTTP like Slack (see the module docstring).
 
     Args:
-        items: a :class:`~slacklab.scenario.Scenario` or items with ``.at``,
+        items: a :class:`~slacklab.sim.scenario.Scenario` or items with ``.at``,
             ``.kind``, ``.payload`` (kinds other than events, slash commands and
             interactivity are not sent and count as ``not_sent``).
         url: the Request URL (``http://`` or ``https://``).
@@ -253,10 +253,16 @@ class HttpDelivery:
         payload = dict(item.payload)
         f = payload_fields(item.kind, payload)
         ids = {
-            "event_key": event_key(event_id=f.get("event_id"), team_id=f.get("team_id"),
-                                   api_app_id=f.get("api_app_id"), trigger_id=f.get("trigger_id"),
-                                   envelope_id=None),
-            "event_id": f.get("event_id"), "trigger_id": f.get("trigger_id"), "kind": item.kind,
+            "event_key": event_key(
+                event_id=f.get("event_id"),
+                team_id=f.get("team_id"),
+                api_app_id=f.get("api_app_id"),
+                trigger_id=f.get("trigger_id"),
+                envelope_id=None,
+            ),
+            "event_id": f.get("event_id"),
+            "trigger_id": f.get("trigger_id"),
+            "kind": item.kind,
             "event_type": f.get("event_type"),
         }
         return _Event(index, item.kind, payload, float(item.at), ids)
@@ -317,14 +323,24 @@ class HttpDelivery:
     def truth(self) -> HttpTruth:
         """An immutable snapshot of everything sent and answered so far."""
         with self._lock:
-            rows = tuple({"index": e.index, **e.ids, "attempts": e.attempts,
-                          "delivered": e.outcome == "delivered", "outcome": e.outcome} for e in self._events)
+            rows = tuple(
+                {
+                    "index": e.index,
+                    **e.ids,
+                    "attempts": e.attempts,
+                    "delivered": e.outcome == "delivered",
+                    "outcome": e.outcome,
+                }
+                for e in self._events
+            )
             return HttpTruth(tuple(dict(a) for a in self._attempts), rows, self._url_verified)
 
     def __repr__(self) -> str:
         s = self.truth.summary()
-        return (f"<HttpDelivery to {mask_text(self.url)}: {s['delivered']}/{s['items']} delivered, "
-                f"{s['attempts']} attempts, {s['retries']} retries, {s['failed']} failed>")
+        return (
+            f"<HttpDelivery to {mask_text(self.url)}: {s['delivered']}/{s['items']} delivered, "
+            f"{s['attempts']} attempts, {s['retries']} retries, {s['failed']} failed>"
+        )
 
     # ------------------------------------------------------------ scheduling
 
@@ -368,18 +384,31 @@ class HttpDelivery:
 
     def _verify(self) -> bool:
         challenge = secrets.token_urlsafe(24)
-        body = json.dumps({"token": "SIMULATED-verification-token", "challenge": challenge,
-                           "type": "url_verification"}).encode()
+        body = json.dumps(
+            {"token": "SIMULATED-verification-token", "challenge": challenge, "type": "url_verification"}
+        ).encode()
         answer = self._post(body, "application/json", ())
         text = answer.body.decode("utf-8", "replace").strip()
         echoed = answer.outcome == "ok" and challenge in (text, _challenge_in(text))
         with self._lock:
             self._url_verified = echoed
-            self._attempts.append({"index": None, "event_key": None, "event_id": None, "trigger_id": None,
-                                   "kind": "url_verification", "event_type": "url_verification",
-                                   "retry_attempt": 0, "retry_reason": None, "sent_at": time.time() - answer.ms / 1000,
-                                   "status": answer.status, "ms": answer.ms, "outcome": answer.outcome,
-                                   "no_retry": False})
+            self._attempts.append(
+                {
+                    "index": None,
+                    "event_key": None,
+                    "event_id": None,
+                    "trigger_id": None,
+                    "kind": "url_verification",
+                    "event_type": "url_verification",
+                    "retry_attempt": 0,
+                    "retry_reason": None,
+                    "sent_at": time.time() - answer.ms / 1000,
+                    "status": answer.status,
+                    "ms": answer.ms,
+                    "outcome": answer.outcome,
+                    "no_retry": False,
+                }
+            )
         if not echoed:
             log.warning("the Request URL did not answer the url_verification challenge; nothing will be sent")
         return echoed
@@ -394,8 +423,9 @@ class HttpDelivery:
                 event.outcome = "not_sent"
                 self._lock.notify_all()
             return
-        extra = (("X-Slack-Retry-Num", str(job.attempt)), ("X-Slack-Retry-Reason", job.reason or "")) \
-            if job.attempt else ()
+        extra = (
+            (("X-Slack-Retry-Num", str(job.attempt)), ("X-Slack-Retry-Reason", job.reason or "")) if job.attempt else ()
+        )
         sent_at = time.time()
         answer = self._post(body, content_type, extra)
         with self._lock:
@@ -403,15 +433,29 @@ class HttpDelivery:
                 self._lock.notify_all()
                 return
             event.attempts += 1
-            self._attempts.append({"index": event.index, **event.ids, "retry_attempt": job.attempt,
-                                   "retry_reason": job.reason, "sent_at": sent_at, "status": answer.status,
-                                   "ms": answer.ms, "outcome": answer.outcome, "no_retry": answer.no_retry})
+            self._attempts.append(
+                {
+                    "index": event.index,
+                    **event.ids,
+                    "retry_attempt": job.attempt,
+                    "retry_reason": job.reason,
+                    "sent_at": sent_at,
+                    "status": answer.status,
+                    "ms": answer.ms,
+                    "outcome": answer.outcome,
+                    "no_retry": answer.no_retry,
+                }
+            )
             if answer.outcome == "ok":
                 event.outcome = "delivered"
             elif answer.outcome == "aborted":
                 pass  # closed while in flight: neither delivered nor given up
-            elif (event.kind == "events_api" and not answer.no_retry
-                  and job.attempt < len(self.retry_delays) and not self._closing):
+            elif (
+                event.kind == "events_api"
+                and not answer.no_retry
+                and job.attempt < len(self.retry_delays)
+                and not self._closing
+            ):
                 self._seq += 1
                 due = time.monotonic() + self._wall(self.retry_delays[job.attempt])
                 self._push(_Job(due, self._seq, event, job.attempt + 1, answer.outcome))
@@ -426,8 +470,13 @@ class HttpDelivery:
         connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = connection_class(parts.hostname or "", parts.port, timeout=self.timeout)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = {"Content-Type": content_type, "User-Agent": _USER_AGENT, "Accept": "application/json,*/*",
-                   **sign(self.signing_secret, int(time.time()), body), **dict(extra)}
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": _USER_AGENT,
+            "Accept": "application/json,*/*",
+            **sign(self.signing_secret, int(time.time()), body),
+            **dict(extra),
+        }
         with self._lock:
             if self._closing:
                 return _Answer(None, b"", False, "not_sent", 0.0)
@@ -439,7 +488,7 @@ class HttpDelivery:
             answer_body = response.read(_MAX_ANSWER)
             status = response.status
             no_retry = (response.getheader("X-Slack-No-Retry") or "").strip() == "1"
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return self._failed("http_timeout", started)
         except (OSError, http.client.HTTPException):
             return self._failed("aborted" if self._closing else "connection_failed", started)

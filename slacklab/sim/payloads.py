@@ -1,10 +1,10 @@
 """Slack's payload shapes, one scenario item at a time: :class:`ScenarioBuilder` (pure, seeded).
 
 Each builder method makes the payload Slack would put in a Socket Mode envelope
-and appends it as a :class:`~slacklab.workspace.ScenarioItem`; :meth:`ScenarioBuilder.build`
-returns the :class:`~slacklab.workspace.Scenario`. Hand-made scenarios for tests
-and notebooks use it directly; :func:`slacklab.scenario.build_scenario` drives it
-for generated traffic. Import it from :mod:`slacklab.scenario`::
+and appends it as a :class:`~slacklab.sim.workspace.ScenarioItem`; :meth:`ScenarioBuilder.build`
+returns the :class:`~slacklab.sim.workspace.Scenario`. Hand-made scenarios for tests
+and notebooks use it directly; :func:`slacklab.sim.scenario.build_scenario` drives it
+for generated traffic. Import it from :mod:`slacklab.sim.scenario`::
 
     b = ScenarioBuilder(seed=1)
     first = b.message(0.0, "deploy went fine")
@@ -12,7 +12,7 @@ for generated traffic. Import it from :mod:`slacklab.scenario`::
     b.slash(1.0, "/deploy", "api staging")
     tiny = b.build()          # then Simulator(tiny)
 
-Payload shapes (see Slack's docs and ``reference/slack-protocol.md`` §2.10, §5):
+Payload shapes (see Slack's docs and ``docs/slack-protocol.md`` (payloads)):
 
 * ``events_api`` — the full ``event_callback`` outer object: ``token`` (a fake
   verification token), ``team_id``, ``context_team_id``, ``api_app_id``,
@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .workspace import DEFAULT_WORKSPACE, Channel, Scenario, ScenarioItem, User, Workspace
+from slacklab.sim.workspace import DEFAULT_WORKSPACE, Channel, Scenario, ScenarioItem, User, Workspace
 
 __all__ = ["ScenarioBuilder", "message_event"]
 
@@ -89,8 +89,10 @@ class ScenarioBuilder:
 
     def _trigger_id(self) -> str:
         return self._unique(
-            lambda: f"{self._rng.randrange(10**10, 10**11)}.{self._rng.randrange(10**11, 10**12)}."
-            f"{self._rng.getrandbits(128):032x}"
+            lambda: (
+                f"{self._rng.randrange(10**10, 10**11)}.{self._rng.randrange(10**11, 10**12)}."
+                f"{self._rng.getrandbits(128):032x}"
+            )
         )
 
     def _response_url(self, path: str) -> str:
@@ -179,8 +181,9 @@ class ScenarioBuilder:
             event["parent_user_id"] = self.workspace.user(parent_user).id if parent_user else u.id
         return self.event(at, event)
 
-    def reply(self, at: float, parent: ScenarioItem, text: str, *, user: str | User | None = None,
-              broadcast: bool = False) -> ScenarioItem:
+    def reply(
+        self, at: float, parent: ScenarioItem, text: str, *, user: str | User | None = None, broadcast: bool = False
+    ) -> ScenarioItem:
         """A thread reply to ``parent`` (a message item); ``broadcast`` makes it a ``thread_broadcast``."""
         p = message_event(parent)
         ch = self.workspace.channel(p["channel"])
@@ -191,48 +194,93 @@ class ScenarioBuilder:
         event.update(
             subtype="thread_broadcast",
             thread_ts=p["ts"],
-            root={"type": "message", "user": p.get("user"), "text": p.get("text"), "ts": p["ts"],
-                  "thread_ts": p["ts"], "reply_count": 1},
+            root={
+                "type": "message",
+                "user": p.get("user"),
+                "text": p.get("text"),
+                "ts": p["ts"],
+                "thread_ts": p["ts"],
+                "reply_count": 1,
+            },
         )
         return self.event(at, event)
 
-    def bot_message(self, at: float, text: str, *, channel: str | Channel | None = "deploys",
-                    username: str = "ci-bot", bot_id: str = "B0SIMCIBOT") -> ScenarioItem:
+    def bot_message(
+        self,
+        at: float,
+        text: str,
+        *,
+        channel: str | Channel | None = "deploys",
+        username: str = "ci-bot",
+        bot_id: str = "B0SIMCIBOT",
+    ) -> ScenarioItem:
         """A classic ``bot_message`` subtype (an integration such as CI)."""
         ch = self.workspace.channel(channel)
         ts = self._ts(at)
-        return self.event(at, {
-            "type": "message", "subtype": "bot_message", "text": text, "ts": ts,
-            "bot_id": bot_id, "username": username, "icons": {}, "channel": ch.id,
-            "event_ts": ts, "channel_type": ch.channel_type,
-        })
+        return self.event(
+            at,
+            {
+                "type": "message",
+                "subtype": "bot_message",
+                "text": text,
+                "ts": ts,
+                "bot_id": bot_id,
+                "username": username,
+                "icons": {},
+                "channel": ch.id,
+                "event_ts": ts,
+                "channel_type": ch.channel_type,
+            },
+        )
 
     def edit(self, at: float, original: ScenarioItem, new_text: str) -> ScenarioItem:
         """``message_changed`` for ``original`` (hidden; ``message`` holds the new version)."""
         p = message_event(original)
         ts = self._ts(at)
-        return self.event(at, {
-            "type": "message", "subtype": "message_changed", "hidden": True,
-            "message": {"type": "message", "user": p.get("user"), "text": new_text, "ts": p["ts"],
-                        "edited": {"user": p.get("user"), "ts": ts}, "client_msg_id": p.get("client_msg_id")},
-            "channel": p["channel"],
-            "previous_message": {"type": "message", "user": p.get("user"), "text": p.get("text"), "ts": p["ts"]},
-            "event_ts": ts, "ts": ts, "channel_type": p.get("channel_type", "channel"),
-        })
+        return self.event(
+            at,
+            {
+                "type": "message",
+                "subtype": "message_changed",
+                "hidden": True,
+                "message": {
+                    "type": "message",
+                    "user": p.get("user"),
+                    "text": new_text,
+                    "ts": p["ts"],
+                    "edited": {"user": p.get("user"), "ts": ts},
+                    "client_msg_id": p.get("client_msg_id"),
+                },
+                "channel": p["channel"],
+                "previous_message": {"type": "message", "user": p.get("user"), "text": p.get("text"), "ts": p["ts"]},
+                "event_ts": ts,
+                "ts": ts,
+                "channel_type": p.get("channel_type", "channel"),
+            },
+        )
 
     def delete(self, at: float, original: ScenarioItem) -> ScenarioItem:
         """``message_deleted`` for ``original`` (hidden; ``deleted_ts`` is the original ``ts``)."""
         p = message_event(original)
         ts = self._ts(at)
-        return self.event(at, {
-            "type": "message", "subtype": "message_deleted", "hidden": True,
-            "deleted_ts": p["ts"], "channel": p["channel"],
-            "previous_message": {"type": "message", "user": p.get("user"), "text": p.get("text"), "ts": p["ts"]},
-            "event_ts": ts, "ts": ts, "channel_type": p.get("channel_type", "channel"),
-        })
+        return self.event(
+            at,
+            {
+                "type": "message",
+                "subtype": "message_deleted",
+                "hidden": True,
+                "deleted_ts": p["ts"],
+                "channel": p["channel"],
+                "previous_message": {"type": "message", "user": p.get("user"), "text": p.get("text"), "ts": p["ts"]},
+                "event_ts": ts,
+                "ts": ts,
+                "channel_type": p.get("channel_type", "channel"),
+            },
+        )
 
-    def reaction(self, at: float, target: ScenarioItem, reaction: str, *,
-                 user: str | User | None = None, removed: bool = False) -> ScenarioItem:
+    def reaction(
+        self, at: float, target: ScenarioItem, reaction: str, *, user: str | User | None = None, removed: bool = False
+    ) -> ScenarioItem:
         """``reaction_added`` (or ``reaction_removed``) on the message ``target``."""
         p = message_event(target)
         event: dict[str, Any] = {
@@ -246,8 +294,15 @@ class ScenarioBuilder:
             event["item_user"] = p["user"]
         return self.event(at, event)
 
-    def app_mention(self, at: float, text: str, *, channel: str | Channel | None = None,
-                    user: str | User | None = None, with_message: bool = True) -> ScenarioItem:
+    def app_mention(
+        self,
+        at: float,
+        text: str,
+        *,
+        channel: str | Channel | None = None,
+        user: str | User | None = None,
+        with_message: bool = True,
+    ) -> ScenarioItem:
         """``@bot text``: an ``app_mention`` and (``with_message``) the ``message`` event
         Slack also sends for the same post, with its own ``event_id``. Returns the mention."""
         ch, u = self.workspace.channel(channel), self.workspace.user(user)
@@ -259,41 +314,87 @@ class ScenarioBuilder:
             self.event(at, message)
         return self.event(at, mention)
 
-    def join(self, at: float, *, user: str | User | None = None, channel: str | Channel | None = None,
-             inviter: str | User | None = None, with_message: bool = True) -> ScenarioItem:
+    def join(
+        self,
+        at: float,
+        *,
+        user: str | User | None = None,
+        channel: str | Channel | None = None,
+        inviter: str | User | None = None,
+        with_message: bool = True,
+    ) -> ScenarioItem:
         """``member_joined_channel`` and (``with_message``) the ``channel_join`` message subtype."""
         ch, u = self.workspace.channel(channel), self.workspace.user(user)
         ts = self._ts(at)
-        event: dict[str, Any] = {"type": "member_joined_channel", "user": u.id, "channel": ch.id,
-                                 "channel_type": "C", "team": self.workspace.team_id, "event_ts": ts}
+        event: dict[str, Any] = {
+            "type": "member_joined_channel",
+            "user": u.id,
+            "channel": ch.id,
+            "channel_type": "C",
+            "team": self.workspace.team_id,
+            "event_ts": ts,
+        }
         if inviter:
             event["inviter"] = self.workspace.user(inviter).id
         item = self.event(at, event)
         if with_message:
-            self.event(at, {"type": "message", "subtype": "channel_join", "user": u.id,
-                            "text": f"<@{u.id}> has joined the channel", "ts": ts, "channel": ch.id,
-                            "event_ts": ts, "channel_type": ch.channel_type})
+            self.event(
+                at,
+                {
+                    "type": "message",
+                    "subtype": "channel_join",
+                    "user": u.id,
+                    "text": f"<@{u.id}> has joined the channel",
+                    "ts": ts,
+                    "channel": ch.id,
+                    "event_ts": ts,
+                    "channel_type": ch.channel_type,
+                },
+            )
         return item
 
     # ---- slash commands and interactivity
 
-    def slash(self, at: float, command: str, text: str = "", *, channel: str | Channel | None = None,
-              user: str | User | None = None) -> ScenarioItem:
+    def slash(
+        self,
+        at: float,
+        command: str,
+        text: str = "",
+        *,
+        channel: str | Channel | None = None,
+        user: str | User | None = None,
+    ) -> ScenarioItem:
         """A slash command (``/deploy api staging``) as its Socket Mode payload."""
         ws = self.workspace
         ch, u = ws.channel(channel), ws.user(user)
         payload = {
-            "token": ws.verification_token, "team_id": ws.team_id, "team_domain": ws.team_domain,
-            "channel_id": ch.id, "channel_name": ch.name or "directmessage", "user_id": u.id,
-            "user_name": u.name, "command": command, "text": text, "api_app_id": ws.app_id,
-            "is_enterprise_install": "false", "response_url": self._response_url("commands"),
+            "token": ws.verification_token,
+            "team_id": ws.team_id,
+            "team_domain": ws.team_domain,
+            "channel_id": ch.id,
+            "channel_name": ch.name or "directmessage",
+            "user_id": u.id,
+            "user_name": u.name,
+            "command": command,
+            "text": text,
+            "api_app_id": ws.app_id,
+            "is_enterprise_install": "false",
+            "response_url": self._response_url("commands"),
             "trigger_id": self._trigger_id(),
         }
         return self._add(ScenarioItem(float(at), "slash_commands", payload))
 
-    def block_action(self, at: float, action_id: str, *, value: str = "", label: str = "OK",
-                     message_text: str = "", channel: str | Channel | None = None,
-                     user: str | User | None = None) -> ScenarioItem:
+    def block_action(
+        self,
+        at: float,
+        action_id: str,
+        *,
+        value: str = "",
+        label: str = "OK",
+        message_text: str = "",
+        channel: str | Channel | None = None,
+        user: str | User | None = None,
+    ) -> ScenarioItem:
         """A ``block_actions`` button click on a message the app's bot posted earlier."""
         ws = self.workspace
         ch, u = ws.channel(channel), ws.user(user)
@@ -304,27 +405,46 @@ class ScenarioBuilder:
             "user": {"id": u.id, "username": u.name, "name": u.name, "team_id": ws.team_id},
             "api_app_id": ws.app_id,
             "token": ws.verification_token,
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": ch.id,
-                          "is_ephemeral": False},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": ch.id, "is_ephemeral": False},
             "trigger_id": self._trigger_id(),
             "team": {"id": ws.team_id, "domain": ws.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": ch.id, "name": ch.name},
             "message": {
-                "type": "message", "user": ws.bot_user_id, "bot_id": ws.bot_id, "text": message_text,
-                "ts": message_ts, "team": ws.team_id,
-                "blocks": [{"type": "actions", "block_id": block_id, "elements": [
-                    {"type": "button", "action_id": action_id, "value": value,
-                     "text": {"type": "plain_text", "text": label, "emoji": True}}]}],
+                "type": "message",
+                "user": ws.bot_user_id,
+                "bot_id": ws.bot_id,
+                "text": message_text,
+                "ts": message_ts,
+                "team": ws.team_id,
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "block_id": block_id,
+                        "elements": [
+                            {
+                                "type": "button",
+                                "action_id": action_id,
+                                "value": value,
+                                "text": {"type": "plain_text", "text": label, "emoji": True},
+                            }
+                        ],
+                    }
+                ],
             },
             "state": {"values": {}},
             "response_url": self._response_url("actions"),
-            "actions": [{
-                "action_id": action_id, "block_id": block_id,
-                "text": {"type": "plain_text", "text": label, "emoji": True},
-                "value": value, "type": "button", "action_ts": self._ts(at),
-            }],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "text": {"type": "plain_text", "text": label, "emoji": True},
+                    "value": value,
+                    "type": "button",
+                    "action_ts": self._ts(at),
+                }
+            ],
         }
         return self._add(ScenarioItem(float(at), "interactive", payload))
 

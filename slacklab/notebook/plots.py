@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from matplotlib.ticker import MaxNLocator
 
-from .filters import NONE_LABEL, label_counts
+from slacklab.notebook.filters import NONE_LABEL, label_counts
 
 __all__ = [
     "INTERVALS",
@@ -67,9 +67,28 @@ OTHER_LABEL = "other"
 INTERVALS: tuple[pd.Timedelta, ...] = tuple(
     pd.Timedelta(s)
     for s in (
-        "100ms", "200ms", "500ms", "1s", "2s", "5s", "10s", "15s", "30s",
-        "1min", "2min", "5min", "10min", "15min", "30min",
-        "1h", "2h", "3h", "6h", "12h", "1D", "7D",
+        "100ms",
+        "200ms",
+        "500ms",
+        "1s",
+        "2s",
+        "5s",
+        "10s",
+        "15s",
+        "30s",
+        "1min",
+        "2min",
+        "5min",
+        "10min",
+        "15min",
+        "30min",
+        "1h",
+        "2h",
+        "3h",
+        "6h",
+        "12h",
+        "1D",
+        "7D",
     )
 )
 """The "nice" intervals a timeline snaps to when it picks one by itself."""
@@ -209,8 +228,9 @@ def timeline_counts(
     ns = _utc_ns(df["received_at"]) if has_time else np.array([], dtype="int64")
 
     def types() -> tuple[pd.Series, np.ndarray, list[str]]:
-        event_types = df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index,
-                                                                                   dtype="object")
+        event_types = (
+            df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index, dtype="object")
+        )
         codes, uniques = pd.factorize(event_types[valid].astype("object").fillna(NONE_LABEL).astype(str))
         return label_counts(df, "event_type"), codes, list(uniques)
 
@@ -253,8 +273,9 @@ def _timeline_table(
     lookup = np.array([position.get(u, other) for u in labels], dtype="int64")
     cells = bins * len(columns) + lookup[codes]
     counts = np.bincount(cells, minlength=n_bins * len(columns)).reshape(n_bins, len(columns))
-    index = pd.DatetimeIndex(pd.to_datetime(base + step_ns * np.arange(n_bins), unit="ns", utc=True),
-                             name="interval_start")
+    index = pd.DatetimeIndex(
+        pd.to_datetime(base + step_ns * np.arange(n_bins), unit="ns", utc=True), name="interval_start"
+    )
     out = pd.DataFrame(counts.astype("int64"), index=index, columns=pd.Index(columns, name="event_type"))
     out.attrs["interval"] = step
     return out
@@ -389,8 +410,7 @@ def plot_timeline_counts(
         top = bottom + counts[label].to_numpy()
         # add_artist, not ax.stairs: stairs finds the data limits by walking every segment of
         # the outline in Python (~8 ms a layer); the limits are set once below instead.
-        ax.add_artist(StepPatch(top, edges, baseline=bottom, fill=True, color=palette[label], label=label,
-                                linewidth=0))
+        ax.add_artist(StepPatch(top, edges, baseline=bottom, fill=True, color=palette[label], label=label, linewidth=0))
         bottom = top
     ax.update_datalim([(edges[0], 0), (edges[-1], max(1, int(bottom.max())))])
     ax.autoscale_view()
@@ -416,8 +436,12 @@ def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes
     groups = [(name, group["ms"].to_numpy()) for name, group in values.groupby("source", sort=True)]
     edges = np.histogram_bin_edges(values["ms"].to_numpy(), bins=bins)
     for name, ms in groups:
-        ax.hist(ms, bins=edges, alpha=0.7 if len(groups) > 1 else 1.0,
-                label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})")
+        ax.hist(
+            ms,
+            bins=edges,
+            alpha=0.7 if len(groups) > 1 else 1.0,
+            label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})",
+        )
     ax.set_xlabel("milliseconds")
     ax.set_ylabel("deliveries")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

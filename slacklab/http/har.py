@@ -1,7 +1,7 @@
 """HAR 1.2 entries → captured requests and Socket Mode sessions (pure: no I/O).
 
 HAR files come from mitmproxy (``save.har``, ``hardump``; ``.zhar`` is the same
-JSON zlib-compressed — :mod:`slacklab.httplog` inflates it), browsers,
+JSON zlib-compressed — :mod:`slacklab.http.logs` inflates it), browsers,
 Charles and Fiddler. What this module accepts:
 
 * headers as ``{"name": ..., "value": ...}`` objects (browsers, Charles,
@@ -17,7 +17,7 @@ Charles and Fiddler. What this module accepts:
 
 Entries are numbered from 1 in messages (``entry 3``). Call
 :func:`read_entries` with the ``log.entries`` list; most people call
-:func:`slacklab.httplog.read_http_log` instead.
+:func:`slacklab.http.logs.read_http_log` instead.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from .httprequest import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs
-from .protocol import Envelope, Frame, parse_frame
+from slacklab.http.request import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs
+from slacklab.protocol import Envelope, Frame, parse_frame
 
 __all__ = ["SocketSession", "read_entries"]
 
@@ -100,9 +100,7 @@ def _websocket(messages: list[Any], connection: str, opened: float) -> SocketSes
             frames.append((t, frame, None))
         elif isinstance(frame, Envelope) and frame.envelope_id in received:  # an ack we sent
             acked.setdefault(frame.envelope_id, max(0.0, (t - received[frame.envelope_id][0]) * 1000.0))
-    with_acks = tuple(
-        (t, f, acked.get(f.envelope_id) if isinstance(f, Envelope) else None) for t, f, _ in frames
-    )
+    with_acks = tuple((t, f, acked.get(f.envelope_id) if isinstance(f, Envelope) else None) for t, f, _ in frames)
     return SocketSession(connection, opened, last, with_acks)
 
 

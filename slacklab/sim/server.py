@@ -1,13 +1,13 @@
 """Slack's side of Socket Mode, offline on 127.0.0.1: plays a scenario, with fault knobs and ground truth.
 
-The :class:`Simulator` plays a :class:`~slacklab.scenario.Scenario` to any
+The :class:`Simulator` plays a :class:`~slacklab.sim.scenario.Scenario` to any
 Socket Mode client (slacklab's listener, ``slack_sdk``, Bolt…) over real
 loopback sockets. It runs its own asyncio loop in its own daemon thread
-(:mod:`slacklab.loopthread`), so it works the same from a Jupyter cell (whose
+(:mod:`slacklab.sim.loopthread`), so it works the same from a Jupyter cell (whose
 loop it never touches), a script or a test::
 
-    from slacklab.scenario import build_scenario
-    from slacklab.simulator import Simulator
+    from slacklab.sim.scenario import build_scenario
+    from slacklab.sim.server import Simulator
 
     with Simulator(build_scenario(events=50), speed=20) as sim:
         # point any client at it: SLACK_APP_TOKEN=sim.app_token, base URL sim.api_url
@@ -16,15 +16,15 @@ loop it never touches), a script or a test::
         sim.truth.summary()            # ground truth: what was sent, acked, retried
 
 It wires four parts together and runs them under one lock: the Web API
-(:mod:`slacklab.simapi`: ``apps.connections.open`` returns a one-time ticket
-URL), the WebSocket side (:mod:`slacklab.simsocket`: ``hello``, envelopes, acks,
-disconnects, routine refreshes), the scenario clock (:mod:`slacklab.playback`)
-and the delivery ledger (:mod:`slacklab.ledger`, the ground truth). Items go
+(:mod:`slacklab.sim.webapi`: ``apps.connections.open`` returns a one-time ticket
+URL), the WebSocket side (:mod:`slacklab.sim.socket_mode`: ``hello``, envelopes, acks,
+disconnects, routine refreshes), the scenario clock (:mod:`slacklab.sim.playback`)
+and the delivery ledger (:mod:`slacklab.sim.ledger`, the ground truth). Items go
 out at ``at / speed`` wall seconds after the scenario clock starts (at the
 first ``hello`` unless ``wait_for_client=False``), spread at random (seeded)
 over eligible connections; unacked envelopes are redelivered after
 ``ack_timeout`` wall seconds. Facts and observations behind every rule are in
-``reference/slack-protocol.md`` §2.
+``docs/slack-protocol.md`` (Socket Mode).
 
 Fault knobs (thread-safe, usable while running; ``conn=None`` means every open
 connection; each returns the ids it touched): :meth:`drop_connection`,
@@ -32,7 +32,7 @@ connection; each returns the ids it touched): :meth:`drop_connection`,
 :meth:`link_disabled` / :meth:`enable_link`, :meth:`fail_next_open`. Control:
 :meth:`pause`, :meth:`resume`, :meth:`add`, :meth:`issue_url` (a ticket URL
 without HTTP), :meth:`wait_done`, :meth:`wait_connections`. Inspection:
-:attr:`connections`, :attr:`truth` (from :mod:`slacklab.ledger`), :attr:`stats`.
+:attr:`connections`, :attr:`truth` (from :mod:`slacklab.sim.ledger`), :attr:`stats`.
 Always :meth:`close` (or use ``with``): a forgotten simulator keeps serving in
 its daemon thread until the process ends.
 """
@@ -48,19 +48,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from .ledger import DeliveryLedger, Truth
-from .loopthread import LoopThread
-from .playback import Playback
-from .redact import mask_text
-from .scenario import Scenario, ScenarioItem, build_scenario
-from .schema import event_key, payload_fields
-from .simapi import WebApi
-from .simsocket import ConnectionInfo, SocketServer
-from .simsocket import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL  # noqa: F401 - still importable from here
+from slacklab.redact import mask_text
+from slacklab.schema import event_key, payload_fields
+from slacklab.sim.ledger import DeliveryLedger, Truth
+from slacklab.sim.loopthread import LoopThread
+from slacklab.sim.playback import Playback
+from slacklab.sim.scenario import Scenario, ScenarioItem, build_scenario
+from slacklab.sim.socket_mode import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL, ConnectionInfo, SocketServer  # noqa: F401 - still importable from here
+from slacklab.sim.webapi import WebApi
 
 __all__ = ["APP_TOKEN", "ConnectionInfo", "Simulator"]
 
-log = logging.getLogger("slacklab.simulator")
+log = logging.getLogger("slacklab.sim.server")
 
 #: The simulator's app-level token: obviously fake, the same for every simulator.
 APP_TOKEN = "xapp-1-A0SIMAPP-0000-SIMULATED"
@@ -135,15 +134,24 @@ class Simulator:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._ledger = DeliveryLedger(
-            ack_timeout=ack_timeout, max_retries=max_retries, seed=seed,
-            rng=random.Random(seed), max_in_flight=max_in_flight,
+            ack_timeout=ack_timeout,
+            max_retries=max_retries,
+            seed=seed,
+            rng=random.Random(seed),
+            max_in_flight=max_in_flight,
         )
         self._playback = Playback(scenario, speed)
         self._released = 0
         self._done = self._playback.empty
         self._api = WebApi(self, lock=self._lock)
-        self._socket = SocketServer(self, ledger=self._ledger, cond=self._cond, redeem=self._api.redeem,
-                                    on_hello=self._on_hello, kick=self._kick)
+        self._socket = SocketServer(
+            self,
+            ledger=self._ledger,
+            cond=self._cond,
+            redeem=self._api.redeem,
+            on_hello=self._on_hello,
+            kick=self._kick,
+        )
         self._clock_offset = time.time() - time.monotonic()
         self._state = "new"
         self._runner = LoopThread("slacklab-simulator", log, "simulator")
@@ -273,10 +281,22 @@ class Simulator:
 
     def _submit(self, item: ScenarioItem, now: float) -> None:
         f = payload_fields(item.kind, dict(item.payload))
-        key = event_key(event_id=f.get("event_id"), team_id=f.get("team_id"), api_app_id=f.get("api_app_id"),
-                        trigger_id=f.get("trigger_id"), envelope_id=None)
-        self._ledger.submit(item.kind, item.payload, now, key=key, event_id=f.get("event_id"),
-                            event_type=f.get("event_type"), accepts_response_payload=item.accepts_response_payload)
+        key = event_key(
+            event_id=f.get("event_id"),
+            team_id=f.get("team_id"),
+            api_app_id=f.get("api_app_id"),
+            trigger_id=f.get("trigger_id"),
+            envelope_id=None,
+        )
+        self._ledger.submit(
+            item.kind,
+            item.payload,
+            now,
+            key=key,
+            event_id=f.get("event_id"),
+            event_type=f.get("event_type"),
+            accepts_response_payload=item.accepts_response_payload,
+        )
         self._released += 1
 
     # ------------------------------------------------------------ Web API
@@ -285,8 +305,9 @@ class Simulator:
         """A fresh one-time WebSocket URL, as ``apps.connections.open`` would return (thread-safe)."""
         return self._api.issue_url(debug_reconnects=debug_reconnects)
 
-    def fail_next_open(self, error: str, retry_after: float | None = None, *, status: int | None = None,
-                       times: int = 1) -> None:
+    def fail_next_open(
+        self, error: str, retry_after: float | None = None, *, status: int | None = None, times: int = 1
+    ) -> None:
         """Make the next ``times`` valid ``apps.connections.open`` calls fail with ``error``.
 
         ``ratelimited`` answers HTTP 429 with ``Retry-After`` (``retry_after``, default 1 s);
@@ -381,6 +402,7 @@ class Simulator:
 
     def wait_connections(self, n: int = 1, timeout: float | None = None) -> bool:
         """Block until at least ``n`` connections are open and greeted."""
+
         def ready() -> bool:
             return self._state == "closed" or self._socket.counts()[0] >= n
 

@@ -1,10 +1,10 @@
 """What to show of a deliveries DataFrame: a frozen :class:`Filters` value applied with vectorised pandas.
 
 This is the model behind :func:`slacklab.explore` (the widget panel in
-:mod:`slacklab.widgets` is only its view), so scripts and tests use it
+:mod:`slacklab.notebook.panel` is only its view), so scripts and tests use it
 directly, without ipywidgets::
 
-    from slacklab.filters import Filters
+    from slacklab.notebook.filters import Filters
     f = Filters(event_types=("message",), hide_retries=True, text="deploy")
     f.apply(cap.df)            # the matching rows
     label_counts(cap.df, "channel")   # the choices a channel picker offers

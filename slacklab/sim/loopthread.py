@@ -12,7 +12,7 @@ a daemon thread and lets other threads wait for it and call into its loop::
     runner.call_soon(fn)                 # fire and forget; nothing once the loop is gone
     runner.join(timeout=15)              # after telling main() to return
 
-Used by :class:`~slacklab.simulator.Simulator`, which owns the coroutine and decides
+Used by :class:`~slacklab.sim.server.Simulator`, which owns the coroutine and decides
 when it ends.
 """
 
@@ -81,7 +81,7 @@ class LoopThread:
         def run() -> None:
             try:
                 future.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:
                 future.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)
@@ -97,7 +97,7 @@ class LoopThread:
     def _run(self, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         try:
             asyncio.run(self._main(main))
-        except BaseException as exc:  # noqa: BLE001 - reported to start() or logged
+        except BaseException as exc:
             if not self._ready.is_set():
                 self.startup_error = exc
             else:

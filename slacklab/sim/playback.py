@@ -1,10 +1,10 @@
 """The simulator's scenario clock: which items are due, in simulated time (pure: fed ``now``, no clock).
 
-:class:`Playback` queues :class:`~slacklab.workspace.ScenarioItem` objects by
+:class:`Playback` queues :class:`~slacklab.sim.workspace.ScenarioItem` objects by
 their ``at`` and maps wall time (a monotonic ``now`` the caller passes in) to
 simulated seconds: ``speed`` simulated seconds per wall second (``inf``: every
 item is due at once), counted from :meth:`Playback.start` and skipping pauses.
-The :class:`~slacklab.simulator.Simulator` drives it under its lock, as a test
+The :class:`~slacklab.sim.server.Simulator` drives it under its lock, as a test
 can with a fake ``now``::
 
     playback = Playback(scenario, speed=20.0)
@@ -20,7 +20,7 @@ import heapq
 import math
 from collections.abc import Iterable
 
-from .workspace import ScenarioItem
+from slacklab.sim.workspace import ScenarioItem
 
 __all__ = ["Playback"]
 

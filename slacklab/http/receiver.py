@@ -1,12 +1,12 @@
 """A local HTTP endpoint for Slack's Request URLs: :func:`receive_http` and :class:`HttpReceiver`.
 
 Slack (through a tunnel such as ``ngrok http 3000``) or slacklab's own
-simulator (:mod:`slacklab.http_delivery`) POSTs events, slash commands and
+simulator (:mod:`slacklab.sim.http_sender`) POSTs events, slash commands and
 interactivity here. For every request the receiver:
 
 1. reads the body (refusing more than ``max_body`` bytes with **413**);
-2. turns it into a delivery row with :func:`slacklab.httprequest.parse_request`
-   (the same function :func:`slacklab.httplog.read_http_log` uses);
+2. turns it into a delivery row with :func:`slacklab.http.request.parse_request`
+   (the same function :func:`slacklab.http.logs.read_http_log` uses);
 3. decides the answer: the ``challenge`` for ``url_verification``, **401** when a
    signing secret is set and the signature is ``invalid``, ``stale`` or
    ``missing`` (the row is still recorded, with its verdict and status), 400
@@ -52,15 +52,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .capture import Capture
-from .httplog import HttpLogWriter
-from .httprequest import CapturedRequest, ParsedRequest, parse_request
-from .redact import mask_text
-from .signing import INVALID, MISSING, STALE, check_secret
+from slacklab.capture import Capture
+from slacklab.http.logs import HttpLogWriter
+from slacklab.http.request import CapturedRequest, ParsedRequest, parse_request
+from slacklab.http.signing import INVALID, MISSING, STALE, check_secret
+from slacklab.redact import mask_text
 
 __all__ = ["HttpReceiver", "Reply", "receive_http"]
 
-log = logging.getLogger("slacklab.receiver")
+log = logging.getLogger("slacklab.http.receiver")
 
 _REJECTED = frozenset({INVALID, STALE, MISSING})
 _REQUEST_TIMEOUT = 10.0  # seconds a client may stall in the middle of a request
@@ -140,11 +140,16 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "slacklab-receiver"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), mask_text(format % args))
 
-    def _answer(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
-                headers: Mapping[str, str] | None = None) -> bool:
+    def _answer(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/plain; charset=utf-8",
+        headers: Mapping[str, str] | None = None,
+    ) -> bool:
         """Send a complete response; False when the client had already gone."""
         self.close_connection = True
         try:
@@ -161,13 +166,13 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         if self.server.receiver.accepts(self.path):
             self._answer(200, b"slacklab receiver: POST Slack requests here\n")
         else:
             self._answer(404, b"not found\n")
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         self.server.receiver.handle(self)
 
 
@@ -241,8 +246,10 @@ class HttpReceiver:
         if self._thread is not None:
             return self.capture
         if not _is_loopback(self.host):
-            message = (f"the receiver listens on {self.host!r}, not only on this machine: anyone who can "
-                       "reach it can post to it. Prefer 127.0.0.1 and a tunnel.")
+            message = (
+                f"the receiver listens on {self.host!r}, not only on this machine: anyone who can "
+                "reach it can post to it. Prefer 127.0.0.1 and a tunnel."
+            )
             warnings.warn(message, stacklevel=3)
             log.warning(message)
             self.capture.note(message)
@@ -262,8 +269,10 @@ class HttpReceiver:
         self.capture.label = f"http receiver :{self.port}"
         self.capture._attach_stopper(self.stop)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-            name=f"slacklab-receiver-{self.port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"slacklab-receiver-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         with _registry_lock:
@@ -340,8 +349,9 @@ class HttpReceiver:
             reply = self.respond(dict(row))
         except Exception as exc:  # user code: report it, keep answering
             log.warning("respond() raised %s; answered 200 instead", exc.__class__.__name__)
-            self.capture.note(f"respond() raised {exc.__class__.__name__}: {mask_text(str(exc))[:200]}; "
-                              "answered with the default 200")
+            self.capture.note(
+                f"respond() raised {exc.__class__.__name__}: {mask_text(str(exc))[:200]}; answered with the default 200"
+            )
             return None
         return reply if isinstance(reply, Reply) else None
 
@@ -368,8 +378,9 @@ class HttpReceiver:
         except OSError:
             body = b""
         if len(body) < length:
-            self.capture.record_problem(at, None, f"client sent {len(body)} of {length} bytes, then went away",
-                                        f"POST {handler.path}")
+            self.capture.record_problem(
+                at, None, f"client sent {len(body)} of {length} bytes, then went away", f"POST {handler.path}"
+            )
             return
         request = CapturedRequest(at, "POST", handler.path, tuple(handler.headers.items()), body)
         parsed = parse_request(request, self.signing_secret)
@@ -411,15 +422,16 @@ def receive_http(
             forged, stale or unsigned requests get 401 and are recorded with
             their verdict; without it every row's ``signature`` is ``unchecked``.
         log: a JSON Lines file for the exact raw requests (created mode 0600;
-            holds raw payloads). ``slacklab.read_http_log(log, secret)`` reloads it.
+            holds raw payloads). ``slacklab.load(log, secret)`` reloads it.
         host: the interface; loopback by default — anything else is warned about.
         path: the URL path to accept (``None``: any path). Others get 404.
         max_body: larger bodies are refused with 413 without being read.
         respond: optional ``row -> Reply | None`` to play a slow or failing app.
 
-    Next: point a tunnel or :class:`slacklab.http_delivery.HttpDelivery` at
+    Next: point a tunnel or :class:`slacklab.sim.http_sender.HttpDelivery` at
     ``capture.url``; read ``capture.df``; call ``capture.stop()`` when done.
     """
-    receiver = HttpReceiver(port, signing_secret=signing_secret, log=log, host=host, path=path,
-                            max_body=max_body, respond=respond)
+    receiver = HttpReceiver(
+        port, signing_secret=signing_secret, log=log, host=host, path=path, max_body=max_body, respond=respond
+    )
     return receiver.start()

@@ -10,10 +10,10 @@
     panel.stop()                    # stop following the capture; the panel stays usable
     panel.close()                   # end its thread and remove it from the notebook
 
-The panel is a view of :class:`slacklab.filters.Filters` (the model): its
+The panel is a view of :class:`slacklab.notebook.filters.Filters` (the model): its
 controls only say which filters are set, and everything it shows is
 computed from a snapshot of the source with vectorised pandas
-(:mod:`slacklab.filters`, :mod:`slacklab.plots`, :mod:`slacklab.table`).
+(:mod:`slacklab.notebook.filters`, :mod:`slacklab.notebook.plots`, :mod:`slacklab.table`).
 
 How a live capture refreshes, and why a thread
 ----------------------------------------------
@@ -58,9 +58,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .export import to_csv
-from .filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
-from .plots import (
+from slacklab.export import to_csv
+from slacklab.notebook.filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
+from slacklab.notebook.plots import (
     _timeline_table,
     assign_colors,
     figure_png,
@@ -68,9 +68,9 @@ from .plots import (
     plot_timeline_counts,
     timeline_counts,
 )
-from .redact import mask_text
-from .refresher import REFRESH_SECONDS, Refresher, Throttle
-from .table import counts_by_type
+from slacklab.notebook.refresher import REFRESH_SECONDS, Refresher, Throttle
+from slacklab.redact import mask_text
+from slacklab.table import counts_by_type
 
 try:
     import ipywidgets as w
@@ -81,7 +81,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["ExplorePanel", "explore"]
 
-log = logging.getLogger("slacklab.widgets")
+log = logging.getLogger("slacklab.notebook.panel")
 
 INTERVAL_CHOICES = ("auto", "100ms", "500ms", "1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
 _SHOWN_COLUMNS = ("received_at", "source", "event_type", "channel", "user", "retry_attempt", "ack_ms", "text")
@@ -135,7 +135,6 @@ class _Source:
         return (len(self.capture), getattr(self.capture, "state", ""))
 
 
-
 # ------------------------------------------------------------ codes
 
 
@@ -183,7 +182,7 @@ class _Codes:
         if len(frame) == self.n:
             return True
         try:
-            tail = frame.iloc[self.n:]
+            tail = frame.iloc[self.n :]
             received = tail["received_at"]
             if not isinstance(received.dtype, pd.DatetimeTZDtype | np.dtype) or received.dtype.kind != "M":
                 raise TypeError("received_at is not a datetime column")
@@ -237,7 +236,7 @@ class _Codes:
     def labels(self, column: str) -> tuple[np.ndarray, list[str]]:
         """Each code's position in the labels (code -1, missing, is last: :data:`NONE_LABEL`), and the labels.
 
-        The labels are what :func:`~slacklab.filters.label_counts` shows: one per text, a literal
+        The labels are what :func:`~slacklab.notebook.filters.label_counts` shows: one per text, a literal
         ``"(none)"`` and the missing values sharing one.
         """
         where: dict[str, int] = {}
@@ -247,7 +246,7 @@ class _Codes:
         return np.array(positions, dtype="int64"), labels
 
     def label_counts(self, column: str, mask: np.ndarray | None = None, *, limit: int | None = None) -> pd.Series:
-        """:func:`slacklab.filters.label_counts` of the (masked) rows, without hashing their values."""
+        """:func:`slacklab.notebook.filters.label_counts` of the (masked) rows, without hashing their values."""
         codes = self.codes[column] if mask is None else self.codes[column][mask]
         if not len(codes):
             return label_counts(pd.DataFrame(), column)
@@ -296,8 +295,11 @@ class _Codes:
         retries = np.bincount(types[retry], minlength=size)
         present = sorted(np.flatnonzero(deliveries), key=lambda i: labels[i])
         out = pd.DataFrame(
-            {"deliveries": deliveries[present].astype("int64"), "events": events[present].astype("int64"),
-             "retries": retries[present].astype("int64")},
+            {
+                "deliveries": deliveries[present].astype("int64"),
+                "events": events[present].astype("int64"),
+                "retries": retries[present].astype("int64"),
+            },
             index=pd.Index([labels[i] for i in present], name="event_type"),
         )
         return out.sort_values(["deliveries", "events"], ascending=False)
@@ -377,8 +379,10 @@ def _counts_html(counts: pd.DataFrame) -> str:
     if counts.empty:
         return "<div class='slacklab-counts'><i>no deliveries</i></div>"
     pad = "padding:0 6px"
-    head = "".join(f"<th style='{pad};text-align:{a}'>{h}</th>" for h, a in
-                   (("event type", "left"), ("deliveries", "right"), ("events", "right"), ("retries", "right")))
+    head = "".join(
+        f"<th style='{pad};text-align:{a}'>{h}</th>"
+        for h, a in (("event type", "left"), ("deliveries", "right"), ("events", "right"), ("retries", "right"))
+    )
     body = "".join(
         f"<tr><td style='{pad}'>{_cell(t, 40)}</td><td style='{pad}' align='right'>{r.deliveries:,}</td>"
         f"<td style='{pad}' align='right'>{r.events:,}</td><td style='{pad}' align='right'>{r.retries:,}</td></tr>"
@@ -401,7 +405,7 @@ class ExplorePanel:
     """Filters, counts, a timeline chart and the newest rows of a capture or DataFrame.
 
     Build one with :func:`explore`. Read :attr:`df` for the filtered rows,
-    :attr:`filters` for the current :class:`~slacklab.filters.Filters`;
+    :attr:`filters` for the current :class:`~slacklab.notebook.filters.Filters`;
     change them with :meth:`set_filters` or the controls; :meth:`refresh`
     redraws now; :meth:`stop` stops following a live capture (the panel
     stays usable); :meth:`close` ends its thread and removes the widgets.
@@ -411,7 +415,7 @@ class ExplorePanel:
         controls: the filter widgets by name (``types``, ``channel``, ``user``,
             ``search``, ``time``, ``source``, ``hide_retries``, ``interval``).
         chart_data: the per-interval counts of the chart last drawn
-            (:func:`slacklab.plots.timeline_counts` of the filtered rows).
+            (:func:`slacklab.notebook.plots.timeline_counts` of the filtered rows).
         counts: the counts table last drawn (:func:`slacklab.table.counts_by_type`).
         shown: how many deliveries passed the filters at the last redraw.
         redraws: how many times the panel was redrawn.
@@ -460,24 +464,46 @@ class ExplorePanel:
         label = {"description_width": "80px"}
         picker = w.Layout(width="270px")
         c: dict[str, w.Widget] = {
-            "types": w.SelectMultiple(options=[], rows=8, description="event type", style=label,
-                                      layout=w.Layout(width="330px")),
-            "channel": w.Dropdown(options=[("any", ANY)], value=ANY, description="channel", style=label,
-                                  layout=picker),
+            "types": w.SelectMultiple(
+                options=[], rows=8, description="event type", style=label, layout=w.Layout(width="330px")
+            ),
+            "channel": w.Dropdown(options=[("any", ANY)], value=ANY, description="channel", style=label, layout=picker),
             "user": w.Dropdown(options=[("any", ANY)], value=ANY, description="user", style=label, layout=picker),
-            "source": w.Dropdown(options=[("both", ANY), ("socket", "socket"), ("http", "http")], value=ANY,
-                                 description="source", style=label, layout=picker),
-            "search": w.Text(placeholder="text or payload contains…", description="search", style=label,
-                             continuous_update=True, layout=picker),
-            "hide_retries": w.Checkbox(value=False, description="hide retries", indent=False,
-                                       layout=w.Layout(width="110px")),
-            "interval": w.Dropdown(options=INTERVAL_CHOICES if interval in INTERVAL_CHOICES
-                                   else (interval, *INTERVAL_CHOICES), value=interval,
-                                   description="interval", style={"description_width": "50px"},
-                                   layout=w.Layout(width="160px")),
-            "time": w.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.1, description="seconds",
-                                       continuous_update=False, readout_format=".1f", style=label,
-                                       layout=w.Layout(width="480px")),
+            "source": w.Dropdown(
+                options=[("both", ANY), ("socket", "socket"), ("http", "http")],
+                value=ANY,
+                description="source",
+                style=label,
+                layout=picker,
+            ),
+            "search": w.Text(
+                placeholder="text or payload contains…",
+                description="search",
+                style=label,
+                continuous_update=True,
+                layout=picker,
+            ),
+            "hide_retries": w.Checkbox(
+                value=False, description="hide retries", indent=False, layout=w.Layout(width="110px")
+            ),
+            "interval": w.Dropdown(
+                options=INTERVAL_CHOICES if interval in INTERVAL_CHOICES else (interval, *INTERVAL_CHOICES),
+                value=interval,
+                description="interval",
+                style={"description_width": "50px"},
+                layout=w.Layout(width="160px"),
+            ),
+            "time": w.FloatRangeSlider(
+                value=(0.0, 1.0),
+                min=0.0,
+                max=1.0,
+                step=0.1,
+                description="seconds",
+                continuous_update=False,
+                readout_format=".1f",
+                style=label,
+                layout=w.Layout(width="480px"),
+            ),
         }
         self.controls = c
         for name in ("types", "channel", "user", "source", "hide_retries", "interval", "time"):
@@ -493,18 +519,22 @@ class ExplorePanel:
         self._chart.add_class("slacklab-chart")
         self._counts_html = w.HTML()
         self._rows = w.HTML()
-        self._export_path = w.Text(value=export_path, description="CSV file", style=label,
-                                   layout=w.Layout(width="380px"))
-        self._export_button = w.Button(description="Export CSV", icon="download",
-                                       tooltip="write the filtered rows as safe CSV")
+        self._export_path = w.Text(
+            value=export_path, description="CSV file", style=label, layout=w.Layout(width="380px")
+        )
+        self._export_button = w.Button(
+            description="Export CSV", icon="download", tooltip="write the filtered rows as safe CSV"
+        )
         self._export_button.add_class("slacklab-export")
         self._export_message = w.HTML()
         self._export_button.on_click(lambda _button: self._on_export())
         wrap = {"flex_flow": "row wrap", "align_items": "flex-start"}
-        pickers = w.VBox([c["channel"], c["user"], c["source"], c["search"],
-                          w.HBox([c["hide_retries"], c["interval"]])])
-        counts = w.Box([self._counts_html], layout=w.Layout(max_height=f"{height:.0f}px", overflow="auto",
-                                                            margin="0 0 0 12px"))
+        pickers = w.VBox(
+            [c["channel"], c["user"], c["source"], c["search"], w.HBox([c["hide_retries"], c["interval"]])]
+        )
+        counts = w.Box(
+            [self._counts_html], layout=w.Layout(max_height=f"{height:.0f}px", overflow="auto", margin="0 0 0 12px")
+        )
         self.widget = w.VBox(
             [
                 self._status,
@@ -558,7 +588,7 @@ class ExplorePanel:
 
     @property
     def filters(self) -> Filters:
-        """The :class:`~slacklab.filters.Filters` the controls describe right now."""
+        """The :class:`~slacklab.notebook.filters.Filters` the controls describe right now."""
         c = self.controls
         start = end = None
         slider = c["time"]
@@ -585,8 +615,15 @@ class ExplorePanel:
         ``hide_retries``, ``interval``, ``start``/``end`` (times), then redraw soon. Returns the panel.
         """
         c = self.controls
-        names = {"event_types": "types", "text": "search", "channel": "channel", "user": "user",
-                 "source": "source", "hide_retries": "hide_retries", "interval": "interval"}
+        names = {
+            "event_types": "types",
+            "text": "search",
+            "channel": "channel",
+            "user": "user",
+            "source": "source",
+            "hide_retries": "hide_retries",
+            "interval": "interval",
+        }
         unknown = set(changes) - set(names) - {"start", "end"}
         if unknown:
             raise TypeError(f"unknown filter(s) {sorted(unknown)}; use {sorted([*names, 'start', 'end'])}")
@@ -674,9 +711,7 @@ class ExplorePanel:
                 self.last_error = mask_text(f"{type(exc).__name__}: {exc}")
                 log.exception("slacklab panel redraw failed")
                 self._status.layout.display = None
-                self._status.value = (
-                    f"<span style='color:#c62828'>redraw failed: {html.escape(self.last_error)}</span>"
-                )
+                self._status.value = f"<span style='color:#c62828'>redraw failed: {html.escape(self.last_error)}</span>"
 
     def _tick(self, requested: bool) -> None:
         """One refresher tick: redraw when asked or when the source changed; else just the status line."""
@@ -708,7 +743,7 @@ class ExplorePanel:
             self.chart_data = self._timeline(mask, interval)
             self.counts = self._codes.counts_by_type(mask)
             n_shown = len(frame) if mask is None else int(np.count_nonzero(mask))
-            newest = frame if mask is None else frame.iloc[np.flatnonzero(mask)[-self.max_rows:]]
+            newest = frame if mask is None else frame.iloc[np.flatnonzero(mask)[-self.max_rows :]]
         else:
             shown = frame if mask is None else frame[mask]
             self.chart_data = timeline_counts(shown, interval)
@@ -717,11 +752,15 @@ class ExplorePanel:
         self._draw_chart(self.chart_data)
         events = int(self.counts["events"].sum()) if not self.counts.empty else 0
         retries = int(self.counts["retries"].sum()) if not self.counts.empty else 0
-        self._set(self._count, "value", (
-            f"<div>showing <b class='slacklab-shown'>{n_shown:,}</b> of "
-            f"{len(frame):,} deliveries · {events:,} events · {retries:,} retries"
-            f" · <i>{html.escape(mask_text(filters.describe()))}</i></div>"
-        ))
+        self._set(
+            self._count,
+            "value",
+            (
+                f"<div>showing <b class='slacklab-shown'>{n_shown:,}</b> of "
+                f"{len(frame):,} deliveries · {events:,} events · {retries:,} retries"
+                f" · <i>{html.escape(mask_text(filters.describe()))}</i></div>"
+            ),
+        )
         self._set(self._counts_html, "value", _counts_html(self.counts))
         self._set(self._rows, "value", _rows_html(newest, self.max_rows, n_shown))
         self._set(self._time_label, "value", self._time_text())
@@ -732,7 +771,7 @@ class ExplorePanel:
         self.redraws += 1
 
     def _timeline(self, mask: np.ndarray | None, interval: str) -> pd.DataFrame:
-        """:func:`slacklab.plots.timeline_counts` of the masked rows, from the codes."""
+        """:func:`slacklab.notebook.plots.timeline_counts` of the masked rows, from the codes."""
         codes = self._codes
         ns = codes.ns if mask is None else codes.ns[mask]
         timed = ns != np.iinfo("int64").min  # NaT
@@ -746,8 +785,12 @@ class ExplorePanel:
 
     def _draw_chart(self, counts: pd.DataFrame) -> None:
         self._colors = assign_colors(counts.columns, self._colors)
-        key = (tuple(counts.columns), counts.index.asi8.tobytes() if len(counts) else b"",
-               counts.to_numpy().tobytes(), counts.attrs.get("interval"))
+        key = (
+            tuple(counts.columns),
+            counts.index.asi8.tobytes() if len(counts) else b"",
+            counts.to_numpy().tobytes(),
+            counts.attrs.get("interval"),
+        )
         if key == self._chart_png_key:
             return  # nothing new to draw: spare the browser a PNG
         self._figure.clear()
@@ -805,7 +848,7 @@ class ExplorePanel:
         step = _nice_step(length)
         if slider.step != step:
             slider.step = step
-            slider.readout_format = f".{max(0, -int(math.floor(math.log10(step))))}f"
+            slider.readout_format = f".{max(0, -math.floor(math.log10(step)))}f"
 
     def _time_text(self) -> str:
         if self._t0 is None:
@@ -813,8 +856,10 @@ class ExplorePanel:
         low, high = self.controls["time"].value
         a = self._t0 + pd.Timedelta(seconds=low)
         b = self._t0 + pd.Timedelta(seconds=high)
-        return (f"<small>{a:%Y-%m-%d %H:%M:%S} – {b:%H:%M:%S} UTC · "
-                f"chart: per {format_interval(self.chart_data.attrs['interval'])}</small>")
+        return (
+            f"<small>{a:%Y-%m-%d %H:%M:%S} – {b:%H:%M:%S} UTC · "
+            f"chart: per {format_interval(self.chart_data.attrs['interval'])}</small>"
+        )
 
     # ------------------------------------------------------------ lifecycle
 

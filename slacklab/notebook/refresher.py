@@ -1,6 +1,6 @@
 """Redraw off the kernel's thread, at a bounded rate: :class:`Refresher` and its :class:`Throttle`.
 
-The explore panel (:mod:`slacklab.widgets`) owns one :class:`Refresher`: a
+The explore panel (:mod:`slacklab.notebook.panel`) owns one :class:`Refresher`: a
 daemon thread that calls the panel's ``tick`` when a control changed
 (:meth:`Refresher.request`, from any thread) or every ``poll`` seconds while a
 capture is live. Ticks never overlap, many requests made meanwhile become one
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 __all__ = ["REFRESH_SECONDS", "Refresher", "Throttle"]
 
-log = logging.getLogger("slacklab.refresher")
+log = logging.getLogger("slacklab.notebook.refresher")
 
 REFRESH_SECONDS = 0.5
 """Default shortest time between two redraws of a panel."""

@@ -1,0 +1,36 @@
+"""The simulator: everything that plays Slack's side, on 127.0.0.1, offline.
+
+Pure parts (no sockets, threads or clocks), tested directly:
+
+* :mod:`~slacklab.sim.workspace` – the fake workspace (users, channels) and the scenario types;
+* :mod:`~slacklab.sim.payloads` – :class:`ScenarioBuilder`, Slack's payload shapes;
+* :mod:`~slacklab.sim.scenario` – :func:`build_scenario`, seeded workspace traffic;
+* :mod:`~slacklab.sim.playback` – the scenario clock (which items are due);
+* :mod:`~slacklab.sim.ledger` – the bookkeeping of what was sent and acked (the ground truth).
+
+I/O shells:
+
+* :mod:`~slacklab.sim.server` – :class:`Simulator`: Web API + Socket Mode server, fault knobs;
+* :mod:`~slacklab.sim.webapi` – its Web API (``apps.connections.open``);
+* :mod:`~slacklab.sim.socket_mode` – its WebSocket connections;
+* :mod:`~slacklab.sim.http_sender` – :class:`HttpDelivery`: signed HTTP deliveries to a Request URL;
+* :mod:`~slacklab.sim.loopthread` – an asyncio loop in a daemon thread.
+
+The simulator and the listener never import each other: they meet only over sockets.
+"""
+
+from __future__ import annotations
+
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.sim.scenario import Scenario, ScenarioBuilder, ScenarioItem, build_scenario
+from slacklab.sim.server import Simulator
+
+__all__ = [
+    "FAKE_SIGNING_SECRET",
+    "HttpDelivery",
+    "Scenario",
+    "ScenarioBuilder",
+    "ScenarioItem",
+    "Simulator",
+    "build_scenario",
+]
