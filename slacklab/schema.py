@@ -21,18 +21,27 @@ event_subtype      message subtype, or the interactive ``action_id`` / ``callbac
 event_time         when Slack dispatched the event (UTC)
 team_id            workspace id
 api_app_id         app id
+enterprise_id      Enterprise Grid org id (``None`` outside Grid)
+context_team_id    the workspace the event happened in (Slack Connect / Grid: may differ from ``team_id``)
+context_enterprise_id  the org the event happened in
+is_enterprise_install  the app is installed org-wide (Grid)
+is_ext_shared_channel  the event came from a Slack Connect (externally shared) channel
 channel            channel id
 user               user id
+bot_id             the bot that posted (bot messages, apps' own posts)
 text               message or command text
-ts                 message ``ts`` (or ``event_ts``)
+ts                 the ``ts`` of the message the delivery is about (or ``event_ts``)
+event_ts           the event's own ``event_ts``
 thread_ts          thread parent ``ts``
 trigger_id         slash command / interactivity trigger
 retry_attempt      0 for the first delivery, then 1, 2, 3
 retry_reason       ``timeout`` (Socket Mode), ``http_timeout``… (HTTP)
+accepts_response_payload  Socket Mode: the ack may carry a response payload
 ack_ms             Socket Mode: receipt to ack sent, in milliseconds
 signature          HTTP: ``valid``/``invalid``/``stale``/``missing``/``unchecked``/``unverifiable``
 http_status        HTTP: the response status recorded
 response_ms        HTTP: the response time recorded
+replayed           the delivery was replayed by ``slacklab replay``, not sent by Slack
 payload            the whole payload as JSON, secrets masked
 =================  ==========================================================
 """
@@ -45,6 +54,7 @@ from typing import Any
 __all__ = [
     "COLUMNS",
     "DATETIME_COLUMNS",
+    "BOOL_COLUMNS",
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
     "event_key",
@@ -66,23 +76,33 @@ COLUMNS: tuple[str, ...] = (
     "event_time",
     "team_id",
     "api_app_id",
+    "enterprise_id",
+    "context_team_id",
+    "context_enterprise_id",
+    "is_enterprise_install",
+    "is_ext_shared_channel",
     "channel",
     "user",
+    "bot_id",
     "text",
     "ts",
+    "event_ts",
     "thread_ts",
     "trigger_id",
     "retry_attempt",
     "retry_reason",
+    "accepts_response_payload",
     "ack_ms",
     "signature",
     "http_status",
     "response_ms",
+    "replayed",
     "payload",
 )
 DATETIME_COLUMNS = ("received_at", "event_time")
 INT_COLUMNS = ("retry_attempt", "http_status")
 FLOAT_COLUMNS = ("ack_ms", "response_ms")
+BOOL_COLUMNS = ("is_enterprise_install", "is_ext_shared_channel", "accepts_response_payload", "replayed")
 
 
 def _s(value: Any) -> str | None:
@@ -214,6 +234,8 @@ def make_row(
     signature: str | None = None,
     http_status: int | None = None,
     response_ms: float | None = None,
+    accepts_response_payload: bool | None = None,
+    replayed: bool | None = None,
 ) -> dict[str, Any]:
     """Build one delivery row. ``received_at`` is epoch seconds (UTC).
 
@@ -236,6 +258,8 @@ def make_row(
         signature=signature,
         http_status=http_status,
         response_ms=response_ms,
+        accepts_response_payload=accepts_response_payload,
+        replayed=replayed,
         payload=payload,
     )
     row["event_key"] = event_key(
