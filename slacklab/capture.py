@@ -13,13 +13,18 @@ Readers (notebook cells, widgets) call the views:
 * :meth:`counts` — deliveries and events per event type;
 * :meth:`wait_for` — block until *n* deliveries (or events) arrived.
 
-Snapshots are incremental: a view converts only the rows added since the
-previous snapshot, then appends them to the cached DataFrame.
+Writers only queue what arrived (raw frames stay bytes); rows are built in
+batches, off the listener's ack path, into the typed column store of
+:mod:`slacklab.store`. A snapshot converts only the rows added since the previous
+one, is never shared with the store, and an interrupted one loses nothing.
+With ``archive=`` (and ``keep_rows=``) older rows go to Parquet segments
+(:mod:`slacklab.archive`) and :meth:`Capture.sql` queries all of them.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import threading
 import time
 from collections import Counter, deque
@@ -28,30 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from slacklab.protocol import Disconnect, Envelope, Frame, Hello, Malformed, Unknown, parse_frame
+from slacklab.archive import read_parquet, run_sql, write_parquet
+from slacklab.ingest import ConnectionClosed, Connections, RowLog, looks_like_envelope
+from slacklab.protocol import Envelope, Frame, Malformed, Unknown
 from slacklab.redact import mask_json_text, mask_text
-from slacklab.schema import make_row
-from slacklab.table import FrameAppender, counts_by_type, deliveries_frame, empty_frame, events_view, paused_gc
+from slacklab.table import counts_by_type, events_view
 
 __all__ = ["Capture"]
-
-_CONNECTION_COLUMNS = (
-    "connection",
-    "opened_at",
-    "hello_at",
-    "closed_at",
-    "close_reason",
-    "num_connections",
-    "app_id",
-    "host",
-    "approximate_connection_time",
-    "deliveries",
-)
-
-
-def _utc(seconds: float | None) -> pd.Timestamp | None:
-    return None if seconds is None else pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
 class Capture:
@@ -60,21 +50,29 @@ class Capture:
     Args:
         source: ``"socket"`` or ``"http"`` — the default ``source`` column value.
         label: a short name shown in the repr (``"socket"``, a file name…).
+        archive: a folder: rows are also written there as Parquet segments (one
+            stable schema), so the whole capture stays on disk however long it runs;
+            ``capture.sql()`` reads them with the rows in memory.
+        keep_rows: hold only the newest ``keep_rows`` rows in memory (needs
+            ``archive``, where the older ones are); ``capture.df`` shows those.
     """
 
-    def __init__(self, source: str = "socket", label: str | None = None) -> None:
+    def __init__(
+        self,
+        source: str = "socket",
+        label: str | None = None,
+        *,
+        archive: str | Path | None = None,
+        keep_rows: int | None = None,
+    ) -> None:
         self.source = source
         self.label = label or source
         self._lock = threading.Condition()
-        self._pending: list[dict[str, Any]] = []
-        self._frame: pd.DataFrame | None = None
-        self._appender = FrameAppender()
-        self._snapshot_lock = threading.Lock()
-        self._n_deliveries = 0
+        self._log = RowLog(self._lock, self._count, self._apply_frame, archive=archive, keep_rows=keep_rows)
         self._keys: set[str] = set()
         self._type_counts: Counter[str] = Counter()
         self._recent: deque[float] = deque(maxlen=2000)
-        self._connections: dict[str, dict[str, Any]] = {}
+        self._connections = Connections()
         self._problems: list[dict[str, Any]] = []
         self._notes: list[str] = []
         self._state = "idle"
@@ -88,24 +86,22 @@ class Capture:
         self.url: str | None = None
         """Where deliveries come from or go to (the HTTP receiver's endpoint URL), if any."""
 
-    # ------------------------------------------------------------- writers
+    # ------------------------------------------------------------- writers (cheap: queue only)
+
+    def _queue(
+        self, what: Any, delivery: bool, t: float, connection: str | None, ack_ms: float | None, acks: Any
+    ) -> None:
+        with self._lock:
+            self._log.queue(what, delivery, t, connection, ack_ms, acks)
+            if delivery:
+                self._recent.append(t)
+                if ack_ms is not None:
+                    self._last_ack_ms = ack_ms
+            self._lock.notify_all()
 
     def record_delivery(self, row: dict[str, Any]) -> None:
         """Append one delivery row (see :func:`slacklab.schema.make_row`)."""
-        with self._lock:
-            self._pending.append(row)
-            self._n_deliveries += 1
-            key = row.get("event_key")
-            if key:
-                self._keys.add(key)
-            self._type_counts[row.get("event_type") or "(none)"] += 1
-            self._recent.append(row["received_at"])
-            if row.get("ack_ms") is not None:
-                self._last_ack_ms = row["ack_ms"]
-            conn = self._connections.get(row.get("connection") or "")
-            if conn is not None:
-                conn["deliveries"] += 1
-            self._lock.notify_all()
+        self._queue(row, True, row["received_at"], row.get("connection"), row.get("ack_ms"), None)
 
     def add_raw(
         self,
@@ -117,10 +113,16 @@ class Capture:
     ) -> None:
         """Record a frame exactly as received: the listener's hand-off after the ack.
 
-        The listener does no parsing beyond what the ack needs; rows are built here.
+        Only queues it: the row is built (parsed, extracted, masked) later in a batch,
+        when a view is asked for or in the background, never on the ack path.
         """
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        self.record_frame(parse_frame(text), received_at=received_at, connection=connection, ack_ms=ack_ms)
+        self._queue(raw, looks_like_envelope(raw), received_at, connection, ack_ms, None)
+
+    def add_journaled(
+        self, raw: bytes | str, *, received_at: float, connection: str, acks: dict[tuple[str, str], float]
+    ) -> None:
+        """Queue a frame read back from a journal; its ack time is looked up in ``acks`` by envelope id."""
+        self._queue(raw, looks_like_envelope(raw), received_at, connection, None, acks)
 
     def record_frame(
         self,
@@ -132,46 +134,47 @@ class Capture:
     ) -> None:
         """Record a parsed Socket Mode frame: envelopes become rows, the rest update tables.
 
-        The listener and :func:`slacklab.load` both come through here, so a
-        reloaded journal gives the same DataFrame as the live capture.
+        The listener and :func:`slacklab.load` both come through here (or :meth:`add_raw`),
+        so a reloaded journal gives the same DataFrame as the live capture.
         """
         if isinstance(frame, Envelope):
-            self.record_delivery(
-                make_row(
-                    source="socket",
-                    kind=frame.type,
-                    payload=frame.payload,
-                    received_at=received_at,
-                    connection=connection,
-                    envelope_id=frame.envelope_id,
-                    retry_attempt=frame.retry_attempt,
-                    retry_reason=frame.retry_reason,
-                    ack_ms=ack_ms,
-                )
-            )
-        elif isinstance(frame, Hello):
-            with self._lock:
-                conn = self._connection(connection, received_at)
-                conn.update(
-                    hello_at=received_at,
-                    num_connections=frame.num_connections,
-                    app_id=frame.app_id,
-                    host=frame.host,
-                    approximate_connection_time=frame.approximate_connection_time,
-                )
-        elif isinstance(frame, Disconnect):
-            with self._lock:
-                conn = self._connection(connection, received_at)
-                previous = conn.get("close_reason") or ""
-                conn["close_reason"] = (
-                    f"{previous}, {frame.reason}"
-                    if previous.startswith("disconnect: ")
-                    else f"disconnect: {frame.reason}"
-                )
-        elif isinstance(frame, Malformed | Unknown):
+            self._queue(frame, True, received_at, connection, ack_ms, None)
+        else:
+            self._apply_frame(frame, received_at, connection)
+
+    def _apply_frame(self, frame: Frame | ConnectionClosed, received_at: float, connection: str) -> None:
+        if isinstance(frame, Malformed | Unknown):
             problem = frame.problem if isinstance(frame, Malformed) else f"unknown frame type {frame.type!r}"
             text = frame.text if isinstance(frame, Malformed) else mask_json_text(frame.data)
             self.record_problem(received_at, connection, problem, text)
+        else:
+            with self._lock:
+                self._connections.apply(frame, received_at, connection)
+
+    def _count(self, rows: list[dict[str, Any]]) -> None:
+        """Counters for the repr and ``wait_for`` (called by the row log, lock held)."""
+        for row in rows:
+            key = row.get("event_key")
+            if key:
+                self._keys.add(key)
+            self._type_counts[row.get("event_type") or "(none)"] += 1
+            self._connections.count(row.get("connection"))
+
+    def _count_batch(self, batch: pa.RecordBatch) -> None:
+        self._keys.update(batch.column("event_key").drop_null().to_pylist())
+        for item in batch.column("event_type").fill_null("(none)").value_counts().to_pylist():
+            self._type_counts[item["values"]] += item["counts"]
+
+    def extend_arrow(self, table: pa.Table) -> None:
+        """Append rows already in the delivery schema (a Parquet file, a DuckDB result)."""
+        self._log.extend_arrow(table, self._count_batch)
+
+    def flush(self) -> None:
+        """Build every queued row and write all rows not archived yet to the archive (if any).
+
+        Called when the capture stops; call it yourself to make the archive complete now.
+        """
+        self._log.flush()
 
     def record_problem(self, at: float, connection: str | None, problem: str, text: str = "") -> None:
         """Keep something unusable that arrived (masked, truncated to 2,000 characters)."""
@@ -188,25 +191,18 @@ class Capture:
     def record_connection_opened(self, connection: str, at: float) -> None:
         """A WebSocket connection was opened."""
         with self._lock:
-            self._connection(connection, at)
+            self._connections.get(connection, at)
 
     def record_connection_closed(self, connection: str, at: float, reason: str) -> None:
-        """A connection closed; ``reason`` in plain words (kept if a disconnect reason is known)."""
-        with self._lock:
-            conn = self._connection(connection, at)
-            conn["closed_at"] = at
-            if reason and not conn.get("close_reason"):
-                conn["close_reason"] = reason
-            elif reason and reason not in conn["close_reason"]:
-                conn["close_reason"] = f"{conn['close_reason']}; {reason}"
+        """A connection closed; ``reason`` in plain words (kept if a disconnect reason is known).
 
-    def _connection(self, connection: str, at: float) -> dict[str, Any]:
-        conn = self._connections.get(connection)
-        if conn is None:
-            conn = dict.fromkeys(_CONNECTION_COLUMNS)
-            conn.update(connection=connection, opened_at=at, deliveries=0)
-            self._connections[connection] = conn
-        return conn
+        Queued behind the frames that arrived before it (a ``disconnect`` frame's reason comes first).
+        """
+        self._queue(ConnectionClosed(reason), False, at, connection, None, None)
+
+    def building_paused(self) -> Any:
+        """A context in which queued frames wait for a view instead of being built in the background."""
+        return self._log.building_paused()
 
     def set_state(self, state: str, detail: str = "") -> None:
         """Set the lifecycle state shown in the repr (``connecting``, ``listening``, ``stopped``…)."""
@@ -216,6 +212,8 @@ class Capture:
             if state in ("connecting", "listening", "receiving") and self._started_at is None:
                 self._started_at = time.time()
             self._lock.notify_all()
+        if state in ("stopped", "failed") and self._log.archive is not None:
+            self.flush()  # the archive is complete once the capture stops
 
     def note(self, message: str) -> None:
         """Keep a user-facing note (warnings such as "another consumer is connected")."""
@@ -249,26 +247,28 @@ class Capture:
         return self._state in ("connecting", "listening", "reconnecting", "receiving")
 
     def __len__(self) -> int:
-        return self._n_deliveries
+        with self._lock:
+            return len(self._log)
+
+    @property
+    def keep_rows(self) -> int | None:
+        """How many of the newest rows stay in memory (``None``: all of them)."""
+        return self._log.keep_rows
 
     @property
     def n_events(self) -> int:
         """How many distinct events (by ``event_key``) arrived so far."""
+        self._log.build()
         return len(self._keys)
 
     def deliveries(self) -> pd.DataFrame:
-        """Every delivery so far, one row each (retries and duplicates included)."""
-        with self._snapshot_lock:
-            with self._lock:
-                pending, self._pending = self._pending, []
-            # FrameAppender: the same frame as pd.concat([old, new]) but in O(new rows), so a
-            # refresh of a million-row capture stays fast (benchmarks/bench_million.py).
-            with paused_gc():
-                if self._frame is None:
-                    self._frame = self._appender.append(deliveries_frame(pending) if pending else empty_frame())
-                elif pending:
-                    self._frame = self._appender.append(deliveries_frame(pending))
-            return self._frame
+        """Every delivery so far, one row each (retries and duplicates included).
+
+        With ``keep_rows``, the newest ``keep_rows`` rows (the index numbers them in
+        the whole capture; :meth:`sql` reads them all). The frame is yours: changing
+        it never changes the capture or later snapshots.
+        """
+        return self._log.frame()
 
     @property
     def df(self) -> pd.DataFrame:
@@ -283,19 +283,39 @@ class Capture:
         """Deliveries, distinct events and retries per event type."""
         return counts_by_type(self.deliveries())
 
+    def arrow(self) -> pa.Table:
+        """The rows in memory as an Arrow table in :data:`slacklab.store.ARROW_SCHEMA` (no copy)."""
+        self._log.build()
+        return self._log.rows.table()
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write every row (archived and in memory) to one Parquet file; reload it with :func:`slacklab.load`."""
+        segments, live = self._log.parts()
+        return write_parquet(itertools.chain((read_parquet(p) for p in segments), [live]), path)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a DuckDB query over every row, archive included, as the table ``deliveries``.
+
+        Example: ``cap.sql("select event_type, count(*) n from deliveries group by 1 order by n desc")``.
+        Needs DuckDB (``pip install 'slacklab[sql]'``).
+        """
+        segments, live = self._log.parts()
+        return run_sql(query, live, segments)
+
+    @property
+    def archive(self) -> Path | None:
+        """The archive folder of Parquet segments, if any."""
+        return self._log.archive.folder if self._log.archive is not None else None
+
     def connections(self) -> pd.DataFrame:
         """One row per Socket Mode connection: opened, hello info, closed and why."""
+        self._log.build()
         with self._lock:
-            rows = [dict(c) for c in self._connections.values()]
-        df = pd.DataFrame(rows, columns=list(_CONNECTION_COLUMNS))
-        for col in ("opened_at", "hello_at", "closed_at"):
-            df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
-        for col in ("num_connections", "approximate_connection_time", "deliveries"):
-            df[col] = df[col].astype("Int64")
-        return df
+            return self._connections.frame()
 
     def problems(self) -> pd.DataFrame:
         """Frames or requests that could not be used, kept (masked) with the reason."""
+        self._log.build()
         with self._lock:
             rows = list(self._problems)
         df = pd.DataFrame(rows, columns=["at", "connection", "problem", "text"])
@@ -309,13 +329,15 @@ class Capture:
         tells whether the wait succeeded. Returns early if the capture stops.
         """
         deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                have = len(self._keys) if events else self._n_deliveries
+        while True:
+            if events:
+                self._log.build()
+            with self._lock:
+                have = len(self._keys) if events else len(self)
                 left = deadline - time.monotonic()
                 if have >= n or left <= 0 or self._state in ("stopped", "failed"):
                     return have
-                self._lock.wait(min(left, 0.5))
+                self._lock.wait(min(left, 0.1 if events else 0.5))
 
     def rate(self, window: float = 10.0) -> float:
         """Deliveries per second over the last ``window`` seconds (of receive time)."""
@@ -351,12 +373,15 @@ class Capture:
     # ------------------------------------------------------------- display
 
     def _summary(self) -> dict[str, Any]:
+        self._log.build()
         with self._lock:
-            open_conns = sum(1 for c in self._connections.values() if c["closed_at"] is None)
+            open_conns = self._connections.open_count()
             return {
                 "state": self._state,
                 "detail": self._detail,
-                "deliveries": self._n_deliveries,
+                "deliveries": len(self._log),
+                "held": self._log.keep_rows,
+                "archive": self.archive,
                 "events": len(self._keys),
                 "types": self._type_counts.most_common(5),
                 "open": open_conns,
@@ -380,6 +405,9 @@ class Capture:
             parts.append(f"last ack {s['last_ack_ms']:.1f} ms")
         if s["problems"]:
             parts.append(f"{s['problems']} problems")
+        if s["archive"] is not None:
+            held = f"last {s['held']:,} rows in memory (cap.df), " if s["held"] is not None else ""
+            parts.append(f"{held}archive {str(s['archive'])!r} (cap.sql)")
         text = "<" + ", ".join(parts) + ">"
         if s["types"]:
             text += "\n  top types: " + ", ".join(f"{t} {n}" for t, n in s["types"])

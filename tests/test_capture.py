@@ -177,7 +177,9 @@ class TestCapture:
         for row in r[1:]:
             cap.record_delivery(row)
         assert len(cap.df) == 4 and len(cap) == 4 and cap.n_events == 3
-        assert cap.df is cap.df  # nothing new: the cached frame is returned
+        again, once_more = cap.df, cap.df
+        assert again is not once_more  # every snapshot is the caller's own frame …
+        pd.testing.assert_frame_equal(again, once_more)  # … of the same rows
         assert len(first) == 1  # earlier snapshots are not mutated
 
     def test_wait_for_from_another_thread(self) -> None:

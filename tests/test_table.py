@@ -1,4 +1,4 @@
-"""FrameAppender: appending gives exactly pd.concat's frame, and earlier snapshots never change."""
+"""The store's snapshots: built in steps they equal a frame built at once, and earlier ones never change."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from slacklab.capture import Capture
 from slacklab.schema import make_row
 from slacklab.sim.scenario import build_scenario
-from slacklab.table import FrameAppender, deliveries_frame, empty_frame
+from slacklab.store import PANDAS_DTYPES, ChunkList
+from slacklab.table import deliveries_frame, empty_frame
 
 
 def _rows(n: int, seed: int = 0) -> list[dict]:
@@ -35,39 +36,43 @@ def _rows(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def test_appending_equals_concat_and_keeps_old_snapshots() -> None:
+def test_growing_snapshots_equal_a_frame_built_at_once_and_keep_old_ones() -> None:
+    """Chunks of any size, columns all-empty in a chunk: every snapshot has the declared dtypes, no casting."""
     rng = random.Random(1)
     rows = _rows(2500)
-    for _trial in range(8):
-        appender, expected, snapshots = FrameAppender(), None, []
-        start = empty_frame() if rng.random() < 0.5 else None
-        if start is not None:
-            appender.append(start)
-            expected = start
+    for _trial in range(6):
+        cap, done, snapshots = Capture(), [], []
+        if rng.random() < 0.5:
+            pd.testing.assert_frame_equal(cap.df, empty_frame())  # snapshotted before the first delivery
         i = 0
         while i < len(rows):
             k = rng.choice([1, 3, 40, 700])
             chunk = [dict(r) for r in rows[i : i + k]]
             i += k
-            for r in chunk:  # columns that are all empty in a chunk come out as object, not str
-                for col in ("thread_ts", "text", "channel", "event_subtype", "retry_reason"):
+            for r in chunk:
+                for col in ("thread_ts", "text", "channel", "event_subtype", "retry_reason", "ack_ms"):
                     if rng.random() < 0.6:
                         r[col] = None
-            part = deliveries_frame(chunk)
-            got = appender.append(part)
-            expected = part if expected is None else pd.concat([expected, part], ignore_index=True)
-            pd.testing.assert_frame_equal(got, expected)
-            snapshots.append((got, expected.copy()))
-        for got, want in snapshots:
-            pd.testing.assert_frame_equal(got, want)
+            for r in chunk:
+                cap.record_delivery(r)
+            done += chunk
+            got = cap.df
+            pd.testing.assert_frame_equal(got, deliveries_frame(done))
+            assert dict(got.dtypes) == PANDAS_DTYPES
+            snapshots.append((got, len(done)))
+        for got, n in snapshots:
+            pd.testing.assert_frame_equal(got, deliveries_frame(done[:n]))
 
 
-def test_unsupported_columns_fall_back_to_concat() -> None:
-    appender = FrameAppender()
-    a = pd.DataFrame({"x": pd.Categorical(["a", "b"]), "y": [1, 2]})
-    b = pd.DataFrame({"x": pd.Categorical(["b", "c"]), "y": [3, 4]})
-    appender.append(a)
-    pd.testing.assert_frame_equal(appender.append(b), pd.concat([a, b], ignore_index=True))
+def test_small_chunks_are_merged_and_rows_stay_in_order() -> None:
+    cap = Capture()
+    rows = _rows(600, seed=3)
+    for row in rows:
+        cap.record_delivery(row)
+        cap.df  # one chunk per row until they are merged
+    chunks = cap._log.rows.state[0]
+    assert len(chunks) < ChunkList.MERGE_COUNT
+    assert cap.df["envelope_id"].tolist() == [f"e{i}" for i in range(600)]
 
 
 def test_capture_snapshots_grow_without_changing_old_ones() -> None:
@@ -80,11 +85,7 @@ def test_capture_snapshots_grow_without_changing_old_ones() -> None:
             df = cap.deliveries()
             assert len(df) == n and list(df.index) == list(range(n))
             first = first if first is not None else df.copy()
-
-    def plain(df: pd.DataFrame) -> pd.DataFrame:  # missing is missing, whether None or NaN
-        return df.astype(object).where(df.notna(), None)
-
-    pd.testing.assert_frame_equal(plain(cap.deliveries()), plain(deliveries_frame(rows)))
+    pd.testing.assert_frame_equal(cap.deliveries(), deliveries_frame(rows))
     assert len(first) == 1
 
 
