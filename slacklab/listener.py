@@ -211,7 +211,7 @@ class Listener:
         self.api_url = api_url or DEFAULT_API_URL
         if not self.api_url.endswith("/"):
             self.api_url += "/"
-        self.capture = capture or Capture(source="socket", label="socket")
+        self.capture = capture if capture is not None else Capture(source="socket", label="socket")
         self.journal_path = Path(journal) if journal else None
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout

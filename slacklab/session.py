@@ -51,6 +51,8 @@ def listen(
     speed: float | None = 10.0,
     seed: int = 0,
     simulator_options: dict[str, Any] | None = None,
+    archive: str | Path | None = None,
+    keep_rows: int | None = None,
     **listener_options: Any,
 ) -> Capture:
     """Start capturing Socket Mode deliveries in the background and return the capture.
@@ -67,6 +69,9 @@ def listen(
         speed: simulated seconds per real second (``None``: as fast as possible).
         simulator_options: extra keyword arguments for :class:`~slacklab.sim.server.Simulator`
             (``ack_timeout``, ``refresh_interval``…).
+        archive: a folder: rows also go to Parquet segments there, so the whole capture
+            stays on disk (``capture.sql()`` and ``duckdb.read_parquet('dir/*.parquet')`` read it).
+        keep_rows: hold only the newest ``keep_rows`` rows in memory (needs ``archive``).
         **listener_options: passed to :class:`~slacklab.listener.Listener`
             (``ping_interval``, ``debug_reconnects``…).
 
@@ -78,6 +83,8 @@ def listen(
         TokenError: a token was given (or found in the environment) but is not
             an ``xapp-`` app-level token, or ``simulate=False`` without a token.
     """
+    if archive is not None or keep_rows is not None:
+        listener_options.setdefault("capture", Capture(archive=archive, keep_rows=keep_rows))
     token = app_token or _env("SLACK_APP_TOKEN")
     if simulate is None:
         simulate = token is None

@@ -181,8 +181,10 @@ def chunk_from_batch(batch: pa.RecordBatch) -> Chunk:
     return Chunk(batch, {c: _numbers(batch.column(c), c) for c in _NUMERIC})
 
 
-def chunks_from_table(table: pa.Table) -> list[Chunk]:
-    """The chunks of an Arrow table (from Parquet, DuckDB…), conformed to the delivery schema."""
+def chunks_from_table(table: pa.Table | pa.RecordBatchReader) -> list[Chunk]:
+    """The chunks of an Arrow table or stream (from Parquet, DuckDB…), conformed to the delivery schema."""
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
     return [chunk_from_batch(b) for b in conform(table).to_batches() if b.num_rows]
 
 
