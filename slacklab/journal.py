@@ -79,7 +79,7 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def _embeddable(body: bytes) -> bool:
+def embeddable_json(body: bytes) -> bool:
     """Cheap check that ``body`` can stand as one JSON value on one line: an object, no line breaks, UTF-8.
 
     The listener has already parsed its header; a frame that passes this but is still
@@ -108,7 +108,7 @@ def frame_line(t: float, connection: str, raw: bytes | str, *, is_json: bool | N
             return head + b',"s":' + _json_bytes(raw) + b"}\n"
     else:
         body = bytes(raw)
-    if (is_json is None and _embeddable(body)) or (is_json and b"\n" not in body and b"\r" not in body):
+    if (is_json is None and embeddable_json(body)) or (is_json and b"\n" not in body and b"\r" not in body):
         return head + b',"f":' + body + b"}\n"
     try:
         return head + b',"s":' + _json_bytes(body.decode("utf-8")) + b"}\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -198,7 +199,7 @@ class TestHar:
         assert row.signature == "valid"
         assert row.http_status == 200 and row.response_ms == pytest.approx(3.5)
         assert row.received_at.timestamp() == pytest.approx(T0 + 0.25)
-        assert row.connection is None and row.envelope_id is None
+        assert pd.isna(row.connection) and pd.isna(row.envelope_id)  # missing text is NaN in every str column
 
     def test_zhar_is_inflated(self, tmp_path: Path) -> None:
         body = event_body("Ev2")
@@ -228,7 +229,7 @@ class TestHar:
             "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
             "valid",
         )
-        assert row.text is None or row.text == ""
+        assert pd.isna(row.text) or row.text == ""
         assert SLACK_SECRET not in repr(cap) and "xyzz0WbapA4vBCDEFasx0q6G" not in cap.df.to_string()
 
     def test_params_only_body_is_rebuilt_and_marked_unverifiable_on_mismatch(self, tmp_path: Path) -> None:
@@ -429,6 +430,32 @@ class TestJsonLines:
         problems = cap.problems()
         assert len(problems) == 2  # the binary POST (Slack's headers, unknown body) and the GET
         assert json.loads(path.read_text().splitlines()[1])["body_b64"]
+
+    def test_json_bodies_are_embedded_verbatim_and_signatures_still_check(self, tmp_path: Path) -> None:
+        path = tmp_path / "http.jsonl"
+        writer = HttpLogWriter(path)
+        spaced = b'{ "type" : "event_callback", "event_id": "Ev30", "team_id": "T1", "x": "caf\\u00e9 \xc3\xa9" }'
+        broken = b'{"type": "event_callback", "event_id": }'  # looks like one JSON object, is not
+        form = urlencode({"command": "/deploy", "text": "a+b", "trigger_id": "9.9"}).encode()
+        for body, ctype in ((spaced, JSON), (broken, JSON), (form, "application/x-www-form-urlencoded")):
+            writer.write(request(body, signed(body, ctype=ctype), T0 + 0.5))
+        writer.close()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert json.loads(lines[0])["json"]["x"] == "café é"  # one parse gives the payload itself
+        assert "body" in json.loads(lines[2])  # a form stays text
+        with pytest.warns(UserWarning, match="line 2: Slack request with a body slacklab does not recognise"):
+            cap = read_http_log(path, SECRET)
+        assert cap.df["kind"].tolist() == ["events_api", "slash_commands"]
+        assert cap.df["event_id"].iloc[0] == "Ev30"
+        assert cap.df["signature"].tolist() == ["valid", "valid"]  # the exact bytes came back for the HMAC
+
+    def test_logs_written_before_bodies_were_embedded_still_load(self, tmp_path: Path) -> None:
+        body = event_body("Ev31")
+        record = {"k": "http", "t": T0, "method": "POST", "path": "/slack/events", "headers": signed(body)}
+        path = tmp_path / "old.jsonl"
+        path.write_text(json.dumps({**record, "body": body.decode(), "status": 200, "ms": 1.0}) + "\n")
+        cap = read_http_log(path, SECRET)
+        assert cap.df["event_id"].tolist() == ["Ev31"] and cap.df["signature"].tolist() == ["valid"]
 
     def test_torn_last_line_is_warned(self, tmp_path: Path) -> None:
         path = tmp_path / "torn.jsonl"

@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
+import os
 import re
 import threading
 import warnings
@@ -45,7 +47,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from slacklab.capture import Capture
 from slacklab.errors import LogFormatError
@@ -54,7 +56,8 @@ from slacklab.http.har import read_entries as read_har_entries
 from slacklab.http.ngrok import read_requests as read_ngrok_requests
 from slacklab.http.request import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
 from slacklab.http.signing import check_secret
-from slacklab.journal import is_journal_record, open_private_append
+from slacklab.journal import embeddable_json, is_journal_record, open_private_fd
+from slacklab.protocol import Frame
 from slacklab.redact import mask_text
 from slacklab.table import paused_gc
 
@@ -77,44 +80,53 @@ class HttpLogWriter:
     One line per request::
 
         {"k": "http", "t": T, "method": "POST", "path": "/slack/events",
-         "headers": [[name, value], ...], "body": TEXT,      # or "body_b64": B64
-         "status": 200, "ms": 0.8}
+         "headers": [[name, value], ...], "status": 200, "ms": 0.8,
+         "json": <the body, embedded verbatim>}       # a one-line JSON object body
+         … "body": TEXT}  or  … "body_b64": B64}      # any other body (forms…)
 
-    ``t`` is the capture time (epoch seconds); ``body`` holds the exact bytes
-    as text when they are UTF-8, else ``body_b64``. The file is created with
-    mode 0600: **it holds raw payloads** (verification tokens, signatures),
-    so treat it like a secret. Thread-safe; every line is flushed to the OS.
+    ``t`` is the capture time (epoch seconds). A JSON body is embedded as it
+    arrived, as the last field: one parse of the line gives the request and its
+    payload, and the exact bytes (what the signature covers) are the line's text
+    between ``"json":`` and its final ``}``. Other bodies are kept as text when
+    they are UTF-8, else ``body_b64``. Older logs (``body`` for every request) keep
+    loading. The file is created with mode 0600: **it holds raw payloads**
+    (verification tokens, signatures), so treat it like a secret. Thread-safe;
+    each line is one ``os.write``.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file: IO[str] = open_private_append(self.path)
+        self._file: Any = os.fdopen(open_private_fd(self.path), "ab", buffering=0)
         self._lock = threading.Lock()
         self.closed = False
 
     def write(self, request: CapturedRequest) -> None:
-        """Append one request (with its response status and time) and flush it."""
+        """Append one request (with its response status and time), with the OS when this returns."""
+        ms = request.response_ms
         record: dict[str, Any] = {
             "k": "http",
             "t": request.at,
             "method": request.method,
             "path": request.target,
             "headers": [[k, v] for k, v in request.headers],
+            "status": request.status,
+            "ms": None if ms is None else round(ms, 3),
         }
-        try:
-            record["body"] = request.body.decode("utf-8")
-        except UnicodeDecodeError:
-            record["body_b64"] = base64.b64encode(request.body).decode("ascii")
-        ms = request.response_ms
-        record.update(status=request.status, ms=None if ms is None else round(ms, 3))
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        body = request.body
+        if embeddable_json(body):
+            line = _dumps(record)[:-1] + b',"json":' + body + b"}\n"
+        else:
+            try:
+                record["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                record["body_b64"] = base64.b64encode(body).decode("ascii")
+            line = _dumps(record) + b"\n"
         with self._lock:
             if not self.closed:
                 self._file.write(line)
-                self._file.flush()
 
     def close(self) -> None:
-        """Flush and close. Safe to call twice."""
+        """Close. Safe to call twice."""
         with self._lock:
             if not self.closed:
                 self.closed = True
@@ -124,11 +136,22 @@ class HttpLogWriter:
         return f"<HttpLogWriter {str(self.path)!r}{' closed' if self.closed else ''}>"
 
 
-def _jsonl_request(record: Any) -> CapturedRequest:
+def _dumps(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _jsonl_request(record: Any, line: str) -> CapturedRequest:
     if not isinstance(record, Mapping) or record.get("k") != "http":
         raise EntryError("not a slacklab HTTP log record")
     at = epoch_seconds(record.get("t"), "t")
-    if isinstance(record.get("body"), str):
+    body_json = None
+    if "json" in record:  # embedded verbatim: the exact bytes are the line's text after the marker
+        start = line.find(',"json":')
+        if start < 0 or not line.rstrip().endswith("}"):
+            raise EntryError("a json body that is not the last field")
+        body = line[start + 8 : len(line.rstrip()) - 1].encode("utf-8", "surrogatepass")
+        body_json = record["json"]
+    elif isinstance(record.get("body"), str):
         body = record["body"].encode("utf-8", "surrogatepass")
     elif isinstance(record.get("body_b64"), str):
         try:
@@ -146,7 +169,23 @@ def _jsonl_request(record: Any) -> CapturedRequest:
         body=body,
         status=status if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 999 else None,
         response_ms=duration(record.get("ms")),
+        body_json=body_json,
     )
+
+
+def _with_broken_json(line: str) -> dict[str, Any] | None:
+    """The record of a line whose embedded body looked like JSON but is not: the body still counts."""
+    start = line.find(',"json":')
+    if start < 0:
+        return None
+    try:
+        record = json.loads(line[:start] + "}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    record["json"] = None  # exact bytes sliced from the line, parsed (and found wanting) later
+    return record
 
 
 def _read_jsonl(text: str) -> Iterator[tuple[str, Item]]:
@@ -156,12 +195,14 @@ def _read_jsonl(text: str) -> Iterator[tuple[str, Item]]:
             continue
         where = f"line {number}"
         try:
+            cut = number == len(lines)  # no newline after it: the writer died mid-line
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):
-                cut = number == len(lines)  # no newline after it: the writer died mid-line
-                raise EntryError("incomplete last line (cut off)" if cut else "not JSON") from None
-            yield where, _jsonl_request(record)
+                record = None if cut else _with_broken_json(line)
+                if record is None:
+                    raise EntryError("incomplete last line (cut off)" if cut else "not JSON") from None
+            yield where, _jsonl_request(record, line)
         except EntryError as exc:
             yield where, exc
 
@@ -291,10 +332,12 @@ class _Tally:
         conn = session.connection
         self.at(session.opened, lambda cap: cap.record_connection_opened(conn, session.opened))
         for t, frame, ack_ms in session.frames:
-            self.at(
-                t, lambda cap, t=t, f=frame, ms=ack_ms: cap.record_frame(f, received_at=t, connection=conn, ack_ms=ms)
-            )
+            self.at(t, functools.partial(_record_frame, frame=frame, t=t, conn=conn, ack_ms=ack_ms))
         self.at(session.closed, lambda cap: cap.record_connection_closed(conn, session.closed, "end of the HAR entry"))
+
+
+def _record_frame(cap: Capture, *, frame: Frame, t: float, conn: str, ack_ms: float | None) -> None:
+    cap.record_frame(frame, received_at=t, connection=conn, ack_ms=ack_ms)
 
 
 def read_http_log(path: str | Path, signing_secret: str | None = None) -> Capture:

@@ -76,6 +76,8 @@ class CapturedRequest:
     status: int | None = None
     response_ms: float | None = None
     exact_body: bool = True
+    body_json: Any = None
+    """The body already parsed as JSON by whoever read it (``None``: not parsed yet)."""
 
     def describe(self) -> str:
         """``POST /slack/events`` plus the start of the body, for problem rows."""
@@ -182,13 +184,22 @@ def _form(text: str) -> dict[str, str] | None:
 # ---------------------------------------------------------------- the body
 
 
-def classify_body(content_type: str | None, body: bytes) -> tuple[str, dict[str, Any]] | None:
+def _json_kind(data: Any) -> tuple[str, dict[str, Any]] | None:
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return None
+    return ("events_api" if data["type"] == "event_callback" else data["type"]), data
+
+
+def classify_body(content_type: str | None, body: bytes, parsed: Any = None) -> tuple[str, dict[str, Any]] | None:
     """``(kind, payload)`` when ``body`` is a JSON object with a ``type`` or one of Slack's forms.
 
     Never raises. JSON objects with other ``type`` values come back with that
     type as the kind; :func:`parse_request` only trusts those when the
-    request also carries ``X-Slack-*`` headers.
+    request also carries ``X-Slack-*`` headers. ``parsed``: the body already
+    parsed as JSON (a log that embeds it), so it is not parsed twice.
     """
+    if isinstance(parsed, dict):
+        return _json_kind(parsed)
     text = body.decode("utf-8", "replace")
     ctype = (content_type or "").lower()
     if "json" in ctype or text.lstrip().startswith("{"):
@@ -196,9 +207,7 @@ def classify_body(content_type: str | None, body: bytes) -> tuple[str, dict[str,
             data = json.loads(text)
         except (ValueError, RecursionError):
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            return None
-        return ("events_api" if data["type"] == "event_callback" else data["type"]), data
+        return _json_kind(data)
     if _FORM_TYPE not in ctype and "=" not in text:
         return None
     form = _form(text)
@@ -228,7 +237,7 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
     """
     headers = lower_headers(request.headers)  # the first value of each name, as header() finds it
     from_slack = any(k.startswith("x-slack-") for k in headers)
-    found = classify_body(headers.get("content-type"), request.body)
+    found = classify_body(headers.get("content-type"), request.body, request.body_json)
     if found is not None and found[0] not in _SLACK_KINDS and not from_slack:
         found = None  # a JSON "type" alone is too common to call a request Slack's
     if found is None:
