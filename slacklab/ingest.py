@@ -187,7 +187,7 @@ class RowLog:
 
     BATCH = 4096
     """Items built per step."""
-    AUTO_BUILD = 2048
+    AUTO_BUILD = 512
     """Queued items that start building rows in the background."""
     SEGMENT_ROWS = 100_000
     """Rows per archive segment (fewer when ``keep_rows`` is smaller)."""
@@ -238,6 +238,11 @@ class RowLog:
         if self.auto_build and len(self._pending) >= self.AUTO_BUILD and self._builder is None:
             self._builder = threading.Thread(target=self._build_in_background, name="slacklab-rows", daemon=True)
             self._builder.start()
+
+    @property
+    def waiting(self) -> int:
+        """Queued items not built yet (sequence numbers are consecutive)."""
+        return max(0, self._seq - self.rows.state[2])
 
     def __len__(self) -> int:
         """Deliveries: rows built (archived ones included) plus queued items that look like envelopes."""

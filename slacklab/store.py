@@ -116,34 +116,48 @@ def _seconds(values: list[Any]) -> np.ndarray:
     return out
 
 
+def _column(column: str, values: list[Any]) -> pa.Array:
+    """One column of a batch, every value checked (the careful path)."""
+    if column == "payload":
+        return _text_array([payload_json(v) for v in values])
+    if column == "text":
+        return _text_array([mask_text(v) if v.__class__ is str else v for v in values])
+    if column in DATETIME_COLUMNS:
+        seconds = _seconds(values)
+        missing = ~np.isfinite(seconds) | (seconds < 0) | (seconds >= 9e9)
+        micros = np.round(np.where(missing, 0.0, seconds) * 1e6).astype("int64")
+        return pa.array(micros, _TIME, mask=missing)
+    if column in INT_COLUMNS:
+        return pa.array([v if isinstance(v, int) and not isinstance(v, bool) else None for v in values], pa.int64())
+    if column in FLOAT_COLUMNS:
+        return pa.array(_seconds(values), pa.float64(), from_pandas=True)
+    if column in BOOL_COLUMNS:
+        return pa.array([v if isinstance(v, bool) else None for v in values], pa.bool_())
+    return _text_array(values)
+
+
+_CAREFUL = ("payload", "text", *DATETIME_COLUMNS, *FLOAT_COLUMNS)
+_PLAIN = pa.schema([f for f in ARROW_SCHEMA if f.name not in _CAREFUL])
+
+
 def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
     """Rows made by :func:`slacklab.schema.make_row` → one record batch in :data:`ARROW_SCHEMA`.
 
     This is where payloads are masked and serialised to JSON text, message text is
-    masked, and times are rounded to the microsecond.
+    masked, and times are rounded to the microsecond. The plain columns (ids, counts,
+    flags) go through Arrow's own converter at once; a value of the wrong type there
+    sends the batch down the careful path, column by column.
     """
-    arrays: list[pa.Array] = []
-    for column in COLUMNS:
-        values = [r.get(column) for r in rows]
-        if column == "payload":
-            arrays.append(_text_array([payload_json(v) for v in values]))
-        elif column == "text":
-            arrays.append(_text_array([mask_text(v) if v.__class__ is str else v for v in values]))
-        elif column in DATETIME_COLUMNS:
-            seconds = _seconds(values)
-            missing = ~np.isfinite(seconds) | (seconds < 0) | (seconds >= 9e9)
-            micros = np.round(np.where(missing, 0.0, seconds) * 1e6).astype("int64")
-            arrays.append(pa.array(micros, _TIME, mask=missing))
-        elif column in INT_COLUMNS:
-            arrays.append(
-                pa.array([v if isinstance(v, int) and not isinstance(v, bool) else None for v in values], pa.int64())
-            )
-        elif column in FLOAT_COLUMNS:
-            arrays.append(pa.array(_seconds(values), pa.float64(), from_pandas=True))
-        elif column in BOOL_COLUMNS:
-            arrays.append(pa.array([v if isinstance(v, bool) else None for v in values], pa.bool_()))
-        else:
-            arrays.append(_text_array(values))
+    try:
+        plain = pa.RecordBatch.from_pylist(rows, schema=_PLAIN)  # type: ignore[arg-type]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        plain = None
+    arrays = [
+        plain.column(column)
+        if plain is not None and column not in _CAREFUL
+        else _column(column, [r.get(column) for r in rows])
+        for column in COLUMNS
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
