@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import warnings
@@ -46,10 +47,11 @@ def frames(n: int, start: int = 0) -> list[str]:
     return out
 
 
-def live(n: int, **kwargs: object) -> Capture:
+def live(n: int, *, background: bool = True, **kwargs: object) -> Capture:
     cap = Capture(**kwargs)  # type: ignore[arg-type]
-    for i, raw in enumerate(frames(n)):
-        cap.add_raw(raw.encode(), received_at=T0 + i / 1000, connection="c1", ack_ms=0.25)
+    with cap.building_paused() if not background else contextlib.nullcontext():
+        for i, raw in enumerate(frames(n)):
+            cap.add_raw(raw.encode(), received_at=T0 + i / 1000, connection="c1", ack_ms=0.25)
     return cap
 
 
@@ -61,7 +63,7 @@ def live(n: int, **kwargs: object) -> Capture:
 def test_an_interrupted_snapshot_loses_nothing(
     monkeypatch: pytest.MonkeyPatch, error: BaseException, where: str
 ) -> None:
-    cap = live(1000)
+    cap = live(1000, background=False)  # nothing built yet: the first snapshot builds it all
     target = {"chunk": (ingest, "chunk_from_rows"), "convert": (ingest, "make_row"), "frame": (cap._log.rows, "frame")}
     owner, name = target[where]
     real, calls = getattr(owner, name), [0]
@@ -79,6 +81,28 @@ def test_an_interrupted_snapshot_loses_nothing(
     df = cap.df
     assert len(df) == 1000 and df["envelope_id"].tolist() == [f"env-{i}" for i in range(1000)]
     assert cap.n_events == len(set(df["event_key"]))
+
+
+def test_a_failing_background_builder_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = ingest.chunk_from_rows, [0]
+
+    def flaky(rows: list[dict]) -> object:
+        calls[0] += 1
+        if calls[0] <= 2:
+            raise MemoryError("no room")
+        return real(rows)
+
+    monkeypatch.setattr(ingest, "chunk_from_rows", flaky)
+    cap = live(3000)  # the builder starts in the background at 512 queued frames, and fails
+    assert len(cap) == 3000
+    for _attempt in range(3):  # a view that meets the failure raises it; the rows wait for the next one
+        try:
+            df = cap.df
+            break
+        except MemoryError:
+            pass
+    assert df["envelope_id"].tolist() == [f"env-{i}" for i in range(3000)]
+    assert calls[0] > 2
 
 
 def test_a_snapshot_is_the_callers_own() -> None:
