@@ -14,9 +14,10 @@ signature checked) and without it.
 Baselines, in the same invocation:
 
 * ``json + loop``: ``json.load`` of the HAR (``json.loads`` per line for JSON Lines) and a
-  loop over the entries that pulls each request's method, headers and body out;
-* ``json + loop + body``: the same plus ``json.loads`` of each body (what any reader that
-  fills event columns must do at least).
+  loop over the entries that pulls each request's method, headers and body out (a JSON
+  body is embedded in a JSON Lines record, so that one parse already holds it);
+* ``json + loop + body``: the same plus parsing each body that is still text (what any
+  reader that fills event columns must do at least).
 
 ``compare`` lines up a Socket Mode side and an HTTP side of ``--compare-rows`` deliveries
 each (95% of events on both sides by ``event_id``, 2% under other ids matched on content,
@@ -143,8 +144,8 @@ def bare_jsonl(path: Path, parse_body: bool) -> int:
     with open(path, encoding="utf-8") as handle:
         for text in handle:
             record = json.loads(text)
-            method, headers, body = record["method"], record["headers"], record["body"]
-            if parse_body:
+            method, headers, body = record["method"], record["headers"], record.get("body")
+            if parse_body and body is not None:  # a JSON body is already parsed: it is embedded
                 _body_json(body)
             n += bool(method) + len(headers)
     return n
@@ -268,7 +269,9 @@ def main() -> None:
             t_bare, _ = best_of(lambda: bare(path, False), 2)
             t_body, _ = best_of(lambda: bare(path, True), 1)
             t_signed, cap = best_of(lambda: read_http_log(path, signing_secret=SECRET), 1)
+            t0 = time.perf_counter()
             df = cap.deliveries()
+            t_df = time.perf_counter() - t0
             assert len(df) == args.entries and (df["signature"] == "valid").all(), df["signature"].value_counts()
             del cap, df
             gc.collect()
@@ -283,11 +286,12 @@ def main() -> None:
                 "json + loop",
                 f"json + loop + body: {t_body:.2f} s",
             )
+            line("  then the first .df (masks and serialises payloads)", t_df, t_bare, "json + loop")
             line(f"read_http_log {name}, no signing secret", t_plain, t_bare, "json + loop")
             checks.append(
                 {
-                    "target": f"{name}: read_http_log >= 0.5x the speed of json + loop (signatures checked)",
-                    "result": verdict(speed >= 0.5),
+                    "target": f"{name}: read_http_log >= 0.7x the speed of json + loop (signatures checked)",
+                    "result": verdict(speed >= 0.7),
                     "measured": f"{speed:.2f}x ({t_signed:.2f} s vs {t_bare:.2f} s); "
                     f"vs json + loop + body {t_body / t_signed:.2f}x; "
                     f"without the secret {t_bare / t_plain:.2f}x",

@@ -86,11 +86,13 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
     # indices give both ends without grouping on strings.
     received = df["received_at"]
     by_time = np.argsort(received.array.asi8, kind="stable")  # int64 nanoseconds: no Timestamp objects
-    codes, _ = pd.factorize(df["event_key"].to_numpy()[by_time], use_na_sentinel=True)
+    # factorize the keys where they are (Arrow-backed text hashes without making Python strings),
+    # then put the codes in time order and renumber them by first appearance in that order
+    codes = pd.factorize(df["event_key"].array, use_na_sentinel=True)[0][by_time]
     missing = codes < 0
     if missing.any():  # rows without a key stand alone: each gets its own code, in place
         codes[missing] = codes.max() + 1 + np.arange(int(missing.sum()))
-        codes = pd.factorize(codes)[0]
+    codes = pd.factorize(codes)[0]
     _, first_at, counts = np.unique(codes, return_index=True, return_counts=True)
     last_at = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
     out = df.iloc[by_time[first_at]].reset_index(drop=True)
