@@ -103,6 +103,10 @@ class Capture:
         """Append one delivery row (see :func:`slacklab.schema.make_row`)."""
         self._queue(row, True, row["received_at"], row.get("connection"), row.get("ack_ms"), None)
 
+    def record_later(self, make: Callable[[], dict[str, Any]], *, received_at: float) -> None:
+        """Queue a delivery whose row ``make()`` builds later, in a batch (a log reader's rows)."""
+        self._queue(make, True, received_at, None, None, None)
+
     def add_raw(
         self,
         raw: bytes | str,

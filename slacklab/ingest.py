@@ -149,6 +149,9 @@ def convert(
     if isinstance(what, dict):
         rows.append(what)
         return
+    if callable(what):  # a row made on demand (Capture.record_later)
+        rows.append(what())
+        return
     if isinstance(what, ConnectionClosed):
         effects.append((what, t, conn or ""))
         return

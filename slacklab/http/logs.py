@@ -54,7 +54,16 @@ from slacklab.errors import LogFormatError
 from slacklab.http.har import SocketSession
 from slacklab.http.har import read_entries as read_har_entries
 from slacklab.http.ngrok import read_requests as read_ngrok_requests
-from slacklab.http.request import CapturedRequest, EntryError, duration, epoch_seconds, header_pairs, parse_request
+from slacklab.http.request import (
+    CapturedRequest,
+    EntryError,
+    ParsedRequest,
+    duration,
+    epoch_seconds,
+    header_pairs,
+    recognise,
+    request_row,
+)
 from slacklab.http.signing import check_secret
 from slacklab.journal import embeddable_json, is_journal_record, open_private_fd
 from slacklab.protocol import Frame
@@ -315,11 +324,11 @@ class _Tally:
             self.skipped += 1
             self.problem(item.at, f"{where}: skipped: not a Slack request", f"{item.method} {item.target}")
         else:
-            parsed = parse_request(item, self.secret)
-            row = parsed.row
-            if row is not None:
-                self.http_rows += 1
-                self.at(item.at, lambda cap: cap.record_delivery(row))
+            parsed = recognise(item)
+            if not isinstance(parsed, ParsedRequest):  # a delivery: its row is built (and signature
+                self.http_rows += 1  # checked) in a batch when the capture is first viewed
+                make = functools.partial(request_row, item, parsed[0], parsed[1], self.secret)
+                self.at(item.at, functools.partial(_record_later, make=make, t=item.at))
                 return
             if parsed.slack:
                 self.bad.append(f"{where}: {parsed.problem}")
@@ -334,6 +343,10 @@ class _Tally:
         for t, frame, ack_ms in session.frames:
             self.at(t, functools.partial(_record_frame, frame=frame, t=t, conn=conn, ack_ms=ack_ms))
         self.at(session.closed, lambda cap: cap.record_connection_closed(conn, session.closed, "end of the HAR entry"))
+
+
+def _record_later(cap: Capture, *, make: Callable[[], dict[str, Any]], t: float) -> None:
+    cap.record_later(make, received_at=t)
 
 
 def _record_frame(cap: Capture, *, frame: Frame, t: float, conn: str, ack_ms: float | None) -> None:
@@ -366,7 +379,7 @@ def read_http_log(path: str | Path, signing_secret: str | None = None) -> Captur
         raise LogFormatError(path, where, f"no usable entry; the first says: {problem}")
     socket_only = tally.socket_sessions > 0 and tally.http_rows == 0
     capture = Capture(source="socket" if socket_only else "http", label=path.name)
-    with paused_gc():
+    with paused_gc(), capture.building_paused():  # rows are built on the first view, in batches
         for _, _, action in sorted(tally.actions, key=lambda a: (a[0], a[1])):
             action(capture)
     for problem in tally.undated:

@@ -46,6 +46,8 @@ __all__ = [
     "header",
     "header_pairs",
     "parse_request",
+    "recognise",
+    "request_row",
 ]
 
 _MAX_FORM_FIELDS = 1000
@@ -227,13 +229,11 @@ def classify_body(content_type: str | None, body: bytes, parsed: Any = None) -> 
     return None
 
 
-def parse_request(request: CapturedRequest, signing_secret: str | None = None) -> ParsedRequest:
-    """Turn one captured request into a delivery row (source ``http``), or say why not.
+def recognise(request: CapturedRequest) -> tuple[str, dict[str, Any]] | ParsedRequest:
+    """``(kind, payload)`` when the request is a Slack delivery, else the :class:`ParsedRequest` saying why not.
 
-    The signature is checked over ``request.body`` (the exact bytes) and
-    judged against ``request.at``, the capture time. Retry headers fill
-    ``retry_attempt``/``retry_reason``; status and time fill
-    ``http_status``/``response_ms``.
+    The cheap half of :func:`parse_request`: no row, no signature check (a log
+    reader sorts requests with it, and builds rows later with :func:`request_row`).
     """
     headers = lower_headers(request.headers)  # the first value of each name, as header() finds it
     from_slack = any(k.startswith("x-slack-") for k in headers)
@@ -244,7 +244,14 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
         if from_slack:
             return ParsedRequest(None, True, "Slack request with a body slacklab does not recognise")
         return ParsedRequest(None, False, "skipped: not a Slack request")
-    kind, payload = found
+    return found
+
+
+def request_row(
+    request: CapturedRequest, kind: str, payload: dict[str, Any], signing_secret: str | None = None
+) -> dict[str, Any]:
+    """The delivery row of a request :func:`recognise` accepted, signature checked."""
+    headers = lower_headers(request.headers)
     retry = (headers.get("x-slack-retry-num") or "").strip()
     row = make_row(
         source="http",
@@ -261,4 +268,18 @@ def parse_request(request: CapturedRequest, signing_secret: str | None = None) -
         # schema.event_time_seconds lets through times pandas cannot hold (year > 2262),
         # which would break capture.df; an impossible event_time is no event_time.
         row["event_time"] = None
-    return ParsedRequest(row, True)
+    return row
+
+
+def parse_request(request: CapturedRequest, signing_secret: str | None = None) -> ParsedRequest:
+    """Turn one captured request into a delivery row (source ``http``), or say why not.
+
+    The signature is checked over ``request.body`` (the exact bytes) and
+    judged against ``request.at``, the capture time. Retry headers fill
+    ``retry_attempt``/``retry_reason``; status and time fill
+    ``http_status``/``response_ms``.
+    """
+    found = recognise(request)
+    if isinstance(found, ParsedRequest):
+        return found
+    return ParsedRequest(request_row(request, *found, signing_secret), True)
