@@ -149,7 +149,7 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
     sends the batch down the careful path, column by column.
     """
     try:
-        plain = pa.RecordBatch.from_pylist(rows, schema=_PLAIN)  # type: ignore[arg-type]
+        plain = pa.RecordBatch.from_pylist(rows, schema=_PLAIN)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         plain = None
     arrays = [
