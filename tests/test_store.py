@@ -289,3 +289,16 @@ def test_listen_writes_an_archive(tmp_path: Path) -> None:
         cap.stop()
     assert len(cap.df) == 10
     assert duckdb.sql(f"select count(*) from read_parquet('{tmp_path / 'a'}/*.parquet')").fetchall()[0][0] == len(cap)
+
+
+def test_values_of_the_wrong_type_take_the_careful_path() -> None:
+    from slacklab.schema import make_row
+    from slacklab.table import deliveries_frame
+
+    row = make_row(source="http", kind="events_api", payload={"type": "event_callback"}, received_at=T0)
+    odd = dict(row, channel=123, retry_attempt=True, replayed="yes", ack_ms="fast", event_time=float("nan"))
+    df = deliveries_frame([row, odd])
+    assert dict(df.dtypes) == PANDAS_DTYPES
+    assert df["channel"].tolist()[1] == "123"  # an id that arrived as a number is text
+    assert pd.isna(df["retry_attempt"].iloc[1]) and pd.isna(df["replayed"].iloc[1])
+    assert pd.isna(df["ack_ms"].iloc[1]) and pd.isna(df["event_time"].iloc[1])
