@@ -95,7 +95,13 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
     codes = pd.factorize(codes)[0]
     _, first_at, counts = np.unique(codes, return_index=True, return_counts=True)
     last_at = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
-    out = df.iloc[by_time[first_at]].reset_index(drop=True)
+    picks = by_time[first_at]
+    if (np.diff(picks) > 0).all():  # rows in receive order (the usual case): a boolean filter, which
+        keep = np.zeros(len(df), dtype=bool)  # Arrow-backed text columns do chunk by chunk, where a
+        keep[picks] = True  # take of positions first joins a column's chunks
+        out = df[keep].reset_index(drop=True)
+    else:
+        out = df.iloc[picks].reset_index(drop=True)
     out["deliveries"] = counts.astype("int64")
     out["first_received_at"] = out["received_at"]
     out["last_received_at"] = received.take(by_time[last_at]).reset_index(drop=True)
