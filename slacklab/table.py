@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from slacklab.store import chunk_from_rows, payload_json, to_frame
 
@@ -31,6 +32,7 @@ __all__ = [
     "events_view",
     "paused_gc",
     "payload_json",
+    "select_rows",
 ]
 
 
@@ -67,6 +69,25 @@ def deliveries_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return to_frame([chunk_from_rows(rows)] if rows else [])
 
 
+def select_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``df[keep]`` (a boolean mask) with a fresh RangeIndex, fast on Arrow-backed text columns.
+
+    pandas turns a mask into positions and takes them, and Arrow's take of positions first
+    joins a column's chunks (~0.2 s for a 1M-row payload column); filtering with the mask
+    goes chunk by chunk instead. Other columns are masked as pandas would.
+    """
+    mask = pa.array(keep)
+    data: dict[str, Any] = {}
+    for name in df.columns:
+        values = df[name].array
+        dtype = values.dtype
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            data[name] = dtype.__from_arrow__(pa.chunked_array(values.__arrow_array__()).filter(mask))
+        else:
+            data[name] = values[keep]
+    return pd.DataFrame(data, columns=df.columns, copy=False)
+
+
 def events_view(df: pd.DataFrame) -> pd.DataFrame:
     """One row per event: the first delivery of each ``event_key``, plus delivery counts.
 
@@ -96,10 +117,10 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
     _, first_at, counts = np.unique(codes, return_index=True, return_counts=True)
     last_at = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
     picks = by_time[first_at]
-    if (np.diff(picks) > 0).all():  # rows in receive order (the usual case): a boolean filter, which
-        keep = np.zeros(len(df), dtype=bool)  # Arrow-backed text columns do chunk by chunk, where a
-        keep[picks] = True  # take of positions first joins a column's chunks
-        out = df[keep].reset_index(drop=True)
+    if (np.diff(picks) > 0).all() and df.columns.is_unique:  # rows in receive order (the usual case)
+        keep = np.zeros(len(df), dtype=bool)
+        keep[picks] = True
+        out = select_rows(df, keep)
     else:
         out = df.iloc[picks].reset_index(drop=True)
     out["deliveries"] = counts.astype("int64")
