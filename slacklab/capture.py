@@ -11,7 +11,8 @@ Readers (notebook cells, widgets) call the views:
 * :meth:`connections` — Socket Mode connections: opened, hello info, closed, why;
 * :meth:`problems` — malformed or unknown frames, kept verbatim (masked);
 * :meth:`counts` — deliveries and events per event type;
-* :meth:`wait_for` — block until *n* deliveries (or events) arrived.
+* :meth:`wait_for` — block until *n* deliveries (or events) arrived;
+* :meth:`to_parquet`, :meth:`sql` (DuckDB), :meth:`arrow` — the rows as Parquet, SQL, Arrow.
 
 Writers only queue what arrived (raw frames stay bytes); rows are built in
 batches, off the listener's ack path, into the typed column store of

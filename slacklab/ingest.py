@@ -189,7 +189,10 @@ class RowLog:
     """
 
     BATCH = 4096
-    """Items built per step."""
+    """Items built per step when a view asks."""
+    BACKGROUND_BATCH = 512
+    """Items built per step in the background: Arrow's converters hold the GIL for a whole
+    batch, and the listener thread must get it back within a couple of milliseconds."""
     AUTO_BUILD = 512
     """Queued items that start building rows in the background."""
     SEGMENT_ROWS = 100_000
@@ -254,24 +257,25 @@ class RowLog:
 
     def _build_in_background(self) -> None:
         try:
-            self.build()
+            self.build(self.BACKGROUND_BATCH)
         except Exception as exc:  # nothing is lost: the items stay queued
             self.error = exc
         finally:
             with self._lock:
                 self._builder = None
 
-    def build(self) -> None:
-        """Build every queued item into rows, one batch at a time (see the module docstring)."""
+    def build(self, batch: int | None = None) -> None:
+        """Build every queued item into rows, ``batch`` (default :attr:`BATCH`) at a time (see the module docstring)."""
+        size = batch or self.BATCH
         with self._build_lock:
             # the collector stays off for up to 16 batches at a time: every object made here is
             # freed by reference counting, while each automatic collection would walk every
             # queued frame (a 1M-frame first view: ~25% faster)
-            while self._build_batches(16):
+            while self._build_batches(16, size):
                 pass
             self.error = None
 
-    def _build_batches(self, limit: int) -> bool:
+    def _build_batches(self, limit: int, size: int) -> bool:
         """Build up to ``limit`` batches; True if there may be more."""
         with paused_gc():
             for _ in range(limit):
@@ -279,7 +283,7 @@ class RowLog:
                     built, pending = self.rows.state[2], self._pending
                     if pending and pending[0][0] <= built:
                         del pending[: built - pending[0][0] + 1]
-                    batch = pending[: self.BATCH]
+                    batch = pending[:size]
                 if not batch:
                     return False
                 rows: list[dict[str, Any]] = []

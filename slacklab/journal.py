@@ -48,7 +48,16 @@ from slacklab.capture import Capture
 from slacklab.errors import LogFormatError
 from slacklab.table import paused_gc
 
-__all__ = ["JOURNAL_KINDS", "JournalWriter", "is_journal_record", "load_journal", "read_journal"]
+__all__ = [
+    "JOURNAL_KINDS",
+    "JournalWriter",
+    "embeddable_json",
+    "frame_line",
+    "is_journal_record",
+    "load_journal",
+    "open_private_fd",
+    "read_journal",
+]
 
 JOURNAL_KINDS = frozenset({"f", "a", "frame", "ack", "open", "close", "note"})
 """The ``k`` values of journal lines."""
