@@ -52,9 +52,9 @@ import math
 from typing import Any
 
 __all__ = [
+    "BOOL_COLUMNS",
     "COLUMNS",
     "DATETIME_COLUMNS",
-    "BOOL_COLUMNS",
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
     "event_key",
