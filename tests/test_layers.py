@@ -31,6 +31,7 @@ LAYERS: dict[str, str] = {
     "errors": "core",
     "protocol": "core",
     "redact": "data",
+    "fields": "core",
     "schema": "data",
     "table": "data",
     "capture": "data",
