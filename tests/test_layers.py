@@ -47,7 +47,10 @@ LAYERS: dict[str, str] = {
     # sim/: plays Slack
     "sim.__init__": "entry",
     "sim.workspace": "core",
+    "sim.payload_base": "core",
     "sim.payloads": "core",
+    "sim.payloads_app": "core",
+    "sim.payloads_interactive": "core",
     "sim.scenario": "core",
     "sim.playback": "core",
     "sim.ledger": "core",
