@@ -213,7 +213,9 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
             "In another terminal:\n"
             f"  export SLACK_API_URL={sim.api_url}\n"
             f"  export SLACK_APP_TOKEN={sim.app_token}\n"
+            f"  export SLACK_BOT_TOKEN={sim.bot_token}\n"
             "  slacklab capture --count 100\n"
+            "A Bolt app: App(client=WebClient(token=SLACK_BOT_TOKEN, base_url=SLACK_API_URL)).\n"
             "Ctrl+C to stop.\n"
         )
         out.flush()

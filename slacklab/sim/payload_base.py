@@ -172,6 +172,10 @@ class BuilderBase:
 
         ``shared`` (default: the channel's :attr:`Channel.shared`) sets ``is_ext_shared_channel``.
         """
+        return self._add(self.wrap_event(at, event, shared=shared))
+
+    def wrap_event(self, at: float, event: Mapping[str, Any], *, shared: bool | None = None) -> ScenarioItem:
+        """The item :meth:`event` would add, without adding it (the simulated Web API's own events)."""
         ws = self.workspace
         event = dict(event)
         channel = event.get("channel") or (event.get("item") or {}).get("channel") or event.get("channel_id") or ""
@@ -203,7 +207,7 @@ class BuilderBase:
             is_ext_shared_channel=bool(shared),
             event_context="4-" + base64.urlsafe_b64encode(context.encode()).decode().rstrip("="),
         )
-        return self._add(ScenarioItem(float(at), "events_api", payload))
+        return ScenarioItem(float(at), "events_api", payload)
 
     def _user_message(
         self, at: float, text: str, channel: Channel, user: User, ts: str | None = None

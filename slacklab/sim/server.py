@@ -46,6 +46,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from slacklab.redact import mask_text
@@ -56,6 +57,7 @@ from slacklab.sim.playback import Playback
 from slacklab.sim.scenario import Scenario, ScenarioItem, build_scenario
 from slacklab.sim.socket_mode import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL, ConnectionInfo, SocketServer  # noqa: F401 - still importable from here
 from slacklab.sim.webapi import WebApi
+from slacklab.sim.webapi_methods import BOT_TOKEN, SlackState
 
 __all__ = ["APP_TOKEN", "ConnectionInfo", "Simulator"]
 
@@ -64,6 +66,7 @@ log = logging.getLogger("slacklab.sim.server")
 #: The simulator's app-level token: obviously fake, the same for every simulator.
 APP_TOKEN = "xapp-1-A0SIMAPP-0000-SIMULATED"
 _T = TypeVar("_T")
+_HOOKS = "https://hooks.slack.com/"
 
 
 class Simulator:
@@ -89,6 +92,8 @@ class Simulator:
     """
 
     app_token: str = APP_TOKEN
+    bot_token: str = BOT_TOKEN
+    """The fake ``xoxb-`` token its Web API accepts (``auth.test``, ``chat.postMessage``…: :attr:`web`)."""
 
     def __init__(
         self,
@@ -143,7 +148,9 @@ class Simulator:
         self._playback = Playback(scenario, speed)
         self._released = 0
         self._done = self._playback.empty
-        self._api = WebApi(self, lock=self._lock)
+        self.web = SlackState(scenario.workspace, bot_token=self.bot_token)
+        """The workspace as the Web API sees it: messages (the app's too), views, ``calls``, ``responses``."""
+        self._api = WebApi(self, lock=self._lock, state=self.web, publish=self.add)
         self._socket = SocketServer(
             self,
             ledger=self._ledger,
@@ -280,6 +287,10 @@ class Simulator:
         return max(0.0, min(delays)) + 0.001 if delays else None
 
     def _submit(self, item: ScenarioItem, now: float) -> None:
+        self.web.observe(item)
+        url = item.payload.get("response_url")
+        if isinstance(url, str) and url.startswith(_HOOKS):  # answered by this simulator, offline
+            item = replace(item, payload={**item.payload, "response_url": f"{self.api_url[:-4]}hooks/{url[len(_HOOKS) :]}"})
         f = payload_fields(item.kind, dict(item.payload))
         key = event_key(
             event_id=f.get("event_id"),
