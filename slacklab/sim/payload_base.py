@@ -18,7 +18,15 @@ from typing import Any
 
 from slacklab.sim.workspace import DEFAULT_WORKSPACE, Channel, ScenarioItem, User, Workspace
 
-__all__ = ["BuilderBase", "message_event", "rich_text", "view_object"]
+__all__ = [
+    "BuilderBase",
+    "bot_user_object",
+    "channel_object",
+    "message_event",
+    "rich_text",
+    "user_object",
+    "view_object",
+]
 
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -67,6 +75,70 @@ def view_object(
         "external_id": "",
         "app_installed_team_id": ws.team_id,
         "bot_id": ws.bot_id,
+    }
+
+
+def channel_object(ws: Workspace, ch: Channel) -> dict[str, Any]:
+    """A conversation as ``conversations.info``/``list`` describe it."""
+    if ch.channel_type == "im":
+        return {
+            "id": ch.id,
+            "created": int(ws.start_epoch),
+            "is_im": True,
+            "is_org_shared": False,
+            "user": ws.users[0].id,
+        }
+    return {
+        "id": ch.id,
+        "name": ch.name,
+        "is_channel": True,
+        "is_group": False,
+        "is_im": False,
+        "is_private": False,
+        "is_archived": False,
+        "is_general": ch.name == "general",
+        "is_member": True,
+        "is_shared": ch.shared,
+        "is_ext_shared": ch.shared,
+        "is_org_shared": False,
+        "context_team_id": ws.team_id,
+        "created": int(ws.start_epoch),
+        "creator": ws.users[0].id,
+        "name_normalized": ch.name,
+        "topic": {"value": "", "creator": "", "last_set": 0},
+        "purpose": {"value": f"#{ch.name} (simulated)", "creator": "", "last_set": 0},
+        "num_members": len(ws.users) + 1,
+    }
+
+
+def user_object(ws: Workspace, u: User) -> dict[str, Any]:
+    """A member as ``users.info``/``list`` describe it."""
+    profile = {"real_name": u.real_name, "display_name": u.name, "team": u.team_id or ws.team_id}
+    return {
+        "id": u.id,
+        "team_id": u.team_id or ws.team_id,
+        "name": u.name,
+        "deleted": False,
+        "real_name": u.real_name,
+        "tz": "Europe/Berlin",
+        "is_admin": False,
+        "is_bot": False,
+        "is_app_user": False,
+        "profile": profile,
+    }
+
+
+def bot_user_object(ws: Workspace) -> dict[str, Any]:
+    """The app's bot user as ``users.info`` describes it."""
+    profile = {"real_name": ws.bot_name, "display_name": "", "bot_id": ws.bot_id, "api_app_id": ws.app_id}
+    return {
+        "id": ws.bot_user_id,
+        "team_id": ws.team_id,
+        "name": ws.bot_name,
+        "deleted": False,
+        "is_bot": True,
+        "is_app_user": False,
+        "profile": profile,
     }
 
 

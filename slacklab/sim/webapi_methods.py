@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from slacklab.sim.payload_base import rich_text, view_object
+from slacklab.sim.payload_base import bot_user_object, channel_object, rich_text, user_object, view_object
 from slacklab.sim.payloads import ScenarioBuilder
-from slacklab.sim.workspace import Channel, ScenarioItem, User, Workspace
+from slacklab.sim.workspace import Channel, ScenarioItem, Workspace
 
 __all__ = ["BOT_TOKEN", "ApiAnswer", "ApiCall", "SlackState"]
 
@@ -171,66 +171,6 @@ class SlackState:
 
     def _find(self, channel: str, ts: Any) -> dict[str, Any] | None:
         return next((m for m in self.messages.get(channel, []) if m.get("ts") == ts), None)
-
-    def _channel_object(self, ch: Channel) -> dict[str, Any]:
-        ws = self.workspace
-        if ch.channel_type == "im":
-            return {
-                "id": ch.id,
-                "created": int(ws.start_epoch),
-                "is_im": True,
-                "is_org_shared": False,
-                "user": ws.users[0].id,
-            }
-        return {
-            "id": ch.id,
-            "name": ch.name,
-            "is_channel": True,
-            "is_group": False,
-            "is_im": False,
-            "is_private": False,
-            "is_archived": False,
-            "is_general": ch.name == "general",
-            "is_member": True,
-            "is_shared": ch.shared,
-            "is_ext_shared": ch.shared,
-            "is_org_shared": False,
-            "context_team_id": ws.team_id,
-            "created": int(ws.start_epoch),
-            "creator": ws.users[0].id,
-            "name_normalized": ch.name,
-            "topic": {"value": "", "creator": "", "last_set": 0},
-            "purpose": {"value": f"#{ch.name} (simulated)", "creator": "", "last_set": 0},
-            "num_members": len(ws.users) + 1,
-        }
-
-    def _user_object(self, u: User) -> dict[str, Any]:
-        profile = {"real_name": u.real_name, "display_name": u.name, "team": u.team_id or self.workspace.team_id}
-        return {
-            "id": u.id,
-            "team_id": u.team_id or self.workspace.team_id,
-            "name": u.name,
-            "deleted": False,
-            "real_name": u.real_name,
-            "tz": "Europe/Berlin",
-            "is_admin": False,
-            "is_bot": False,
-            "is_app_user": False,
-            "profile": profile,
-        }
-
-    def _bot_user(self) -> dict[str, Any]:
-        ws = self.workspace
-        profile = {"real_name": ws.bot_name, "display_name": "", "bot_id": ws.bot_id, "api_app_id": ws.app_id}
-        return {
-            "id": ws.bot_user_id,
-            "team_id": ws.team_id,
-            "name": ws.bot_name,
-            "deleted": False,
-            "is_bot": True,
-            "is_app_user": False,
-            "profile": profile,
-        }
 
     @staticmethod
     def _view_param(value: Any) -> dict[str, Any] | None:
@@ -374,7 +314,7 @@ class SlackState:
             chans.append(self.workspace.dm)
         body = {
             "ok": True,
-            "channels": [self._channel_object(c) for c in chans],
+            "channels": [channel_object(self.workspace, c) for c in chans],
             "response_metadata": {"next_cursor": ""},
         }
         return ApiAnswer(200, body)
@@ -384,7 +324,7 @@ class SlackState:
         return (
             _error("channel_not_found")
             if ch is None
-            else ApiAnswer(200, {"ok": True, "channel": self._channel_object(ch)})
+            else ApiAnswer(200, {"ok": True, "channel": channel_object(self.workspace, ch)})
         )
 
     def _history(self, params: dict[str, Any], now: float) -> ApiAnswer:
@@ -412,15 +352,15 @@ class SlackState:
         )
 
     def _users_list(self, params: dict[str, Any], now: float) -> ApiAnswer:
-        members = [self._user_object(u) for u in self.workspace.users] + [self._bot_user()]
+        members = [user_object(self.workspace, u) for u in self.workspace.users] + [bot_user_object(self.workspace)]
         return ApiAnswer(200, {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}})
 
     def _users_info(self, params: dict[str, Any], now: float) -> ApiAnswer:
         ref = str(params.get("user") or "")
         if ref == self.workspace.bot_user_id:
-            return ApiAnswer(200, {"ok": True, "user": self._bot_user()})
+            return ApiAnswer(200, {"ok": True, "user": bot_user_object(self.workspace)})
         try:
-            return ApiAnswer(200, {"ok": True, "user": self._user_object(self.workspace.user(ref))})
+            return ApiAnswer(200, {"ok": True, "user": user_object(self.workspace, self.workspace.user(ref))})
         except KeyError:
             return _error("user_not_found")
 
