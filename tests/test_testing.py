@@ -110,3 +110,30 @@ def test_scenario_from_a_capture_replays_each_event_once_with_its_spacing() -> N
     assert [round(i.at, 3) for i in again] == [round(i.at - scenario[0].at, 3) for i in scenario]
     assert [i.payload.get("event_id") for i in again] == [i.payload.get("event_id") for i in scenario]
     assert again[5].payload["type"] == scenario[5].payload["type"]
+
+
+def test_the_documented_example_passes(tmp_path) -> None:
+    """docs/testing.md's example, run as an app author would run it (its own pytest process)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "testing.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```python\n(# test_app\.py\n.*?)```", doc, re.S)
+    (tmp_path / "test_app.py").write_text(example, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "slacklab.testing", "-p", "no:cacheprovider", "test_app.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
