@@ -207,7 +207,7 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from slacklab.sim.server import Simulator
 
     scenario = build_scenario(seed=args.seed, events=args.events, duration=args.duration)
-    with Simulator(scenario, speed=args.speed, seed=args.seed) as sim:
+    with Simulator(scenario, speed=args.speed, seed=args.seed, local_response_urls=True) as sim:
         out.write(
             "slacklab simulator running on 127.0.0.1 (fake workspace; tokens below are not secrets).\n"
             "In another terminal:\n"

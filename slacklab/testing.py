@@ -57,8 +57,10 @@ __all__ = [
 
 @contextmanager
 def running_simulator(scenario: Scenario | list[ScenarioItem] | None = None, **options: Any) -> Iterator[Simulator]:
-    """A started :class:`Simulator` (default: no scenario, as fast as possible), closed on exit."""
+    """A started :class:`Simulator` (default: no scenario, as fast as possible, ``response_url`` s
+    answered by the simulator), closed on exit."""
     options.setdefault("speed", None)
+    options.setdefault("local_response_urls", True)
     with Simulator([] if scenario is None else scenario, **options) as sim:
         yield sim
 

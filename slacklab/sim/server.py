@@ -88,6 +88,9 @@ class Simulator:
         refresh_warning, refresh_grace: simulated seconds between ``warning`` and
             ``refresh_requested``, and from there to the server closing the socket.
         ping_interval: wall seconds between the server's WebSocket pings (``None``: off).
+        local_response_urls: deliver ``response_url`` s (``https://hooks.slack.com/…``)
+            rewritten to this simulator's ``/hooks/…``, so an app's ``respond()`` works
+            offline (``slacklab.testing`` turns it on); off, payloads go out as built.
         start: start serving now (else call :meth:`start` or use ``with``).
     """
 
@@ -110,6 +113,7 @@ class Simulator:
         refresh_warning: float = 10.0,
         refresh_grace: float = 10.0,
         ping_interval: float | None = 10.0,
+        local_response_urls: bool = False,
         start: bool = True,
     ) -> None:
         speed = math.inf if speed is None else float(speed)
@@ -132,6 +136,7 @@ class Simulator:
         self.refresh_grace = refresh_grace
         self.ping_interval = ping_interval
         self.wait_for_client = wait_for_client
+        self.local_response_urls = local_response_urls
         self.app_id = scenario.workspace.app_id
         self.api_port: int | None = None
         self.ws_port: int | None = None
@@ -289,8 +294,10 @@ class Simulator:
     def _submit(self, item: ScenarioItem, now: float) -> None:
         self.web.observe(item)
         url = item.payload.get("response_url")
-        if isinstance(url, str) and url.startswith(_HOOKS):  # answered by this simulator, offline
-            item = replace(item, payload={**item.payload, "response_url": f"{self.api_url[:-4]}hooks/{url[len(_HOOKS) :]}"})
+        if self.local_response_urls and isinstance(url, str) and url.startswith(_HOOKS):  # answered here, offline
+            item = replace(
+                item, payload={**item.payload, "response_url": f"{self.api_url[:-4]}hooks/{url[len(_HOOKS) :]}"}
+            )
         f = payload_fields(item.kind, dict(item.payload))
         key = event_key(
             event_id=f.get("event_id"),
