@@ -238,3 +238,15 @@ def test_build_scenario_arguments():
         build_scenario(weights={"nonsense": 1})
     only_slash = build_scenario(events=10, weights={"slash": 1})
     assert {i.kind for i in only_slash} == {"slash_commands"}
+
+
+def test_id_less_families_are_opt_in():
+    default = build_scenario(seed=1, events=400)
+    assert not {"view_closed", "block_suggestion", "app_rate_limited"} & set(default.counts())
+    from slacklab.sim.scenario import DEFAULT_WEIGHTS
+
+    weights = {**DEFAULT_WEIGHTS, "view_closed": 1, "block_suggestion": 1, "rate_limited": 1}
+    mixed = build_scenario(seed=1, events=400, weights=weights)
+    assert {"view_closed", "block_suggestion", "app_rate_limited"} <= set(mixed.counts())
+    labels = mixed.counts()
+    assert labels["message"] == max(labels.values())  # messages dominate
