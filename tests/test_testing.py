@@ -137,3 +137,24 @@ def test_the_documented_example_passes(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 passed" in proc.stdout
+
+
+def test_workflow_token_in_function_executed_is_masked_in_the_capture() -> None:
+    import json
+
+    from slacklab.capture import Capture
+    from slacklab.protocol import parse_frame
+
+    item = payload("function_executed")
+    assert item.payload["event"]["bot_access_token"].startswith("xwfp-")
+    cap = Capture()
+    frame = {
+        "envelope_id": "e1",
+        "type": "events_api",
+        "payload": dict(item.payload),
+        "accepts_response_payload": False,
+    }
+    cap.record_frame(parse_frame(json.dumps(frame)), received_at=1.0, connection="c1")
+    row = cap.df.iloc[0]
+    assert item.payload["event"]["bot_access_token"] not in row["payload"]
+    assert (row["event_type"], row["event_subtype"]) == ("function_executed", "summarise_channel")
