@@ -10,8 +10,9 @@ each its own object as in a live capture. Timed, best of 3:
 * baseline ``json.loads``: parsing each payload's JSON text, which every delivery
   already costs before any column is filled;
 * ``fields.extract``: the columns of each payload (what ``schema.make_row`` calls);
-* with ``--compare-with``: ``payload_fields`` of another checkout's ``schema.py``
-  (for example the release before ``slacklab.fields``) on the same payloads.
+* with ``--compare-with``: ``payload_fields`` of another checkout's ``schema.py`` on the
+  same payloads, e.g. the one before ``slacklab.fields``:
+  ``git show d007cc6:slacklab/schema.py > /tmp/old_schema.py``.
 
 Figures are ratios to the baseline; absolute times are for context only.
 """

@@ -123,6 +123,8 @@ def _summary_table(capture: Capture, out: TextIO) -> None:
 
 
 def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) -> None:
+    from matplotlib.figure import Figure
+
     from slacklab.notebook.plots import plot_event_types
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,9 @@ def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) 
     capture.to_csv(deliveries)
     capture.to_csv(events, view="events")
     ax = plot_event_types(capture.deliveries())
-    ax.figure.savefig(chart, dpi=120, bbox_inches="tight")
+    figure = ax.figure
+    assert isinstance(figure, Figure)  # its own figure, not a SubFigure
+    figure.savefig(chart, dpi=120, bbox_inches="tight")
     out.write(f"\n  wrote {deliveries}\n  wrote {events}\n  wrote {chart}\n")
     if capture.journal_path:
         out.write(f"  journal (raw frames, keep private): {capture.journal_path}\n")
