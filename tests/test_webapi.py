@@ -158,3 +158,15 @@ def test_over_http_with_slack_sdk() -> None:
         assert limited.value.response.status_code == 429 and limited.value.response.headers["Retry-After"] == "1"
         # the post is queued as the message event Slack sends (no consumer connected yet: it waits)
         assert sim.stats["items"] == 1 and sim.web.caused[0].payload["event"]["text"] == "from sdk"
+
+
+def test_local_response_url_moves_only_slacks_hooks() -> None:
+    from slacklab.sim.webapi_methods import local_response_url
+
+    b = ScenarioBuilder(seed=1)
+    slash = b.slash(0.0, "/deploy")
+    moved = local_response_url(slash, "http://127.0.0.1:9/hooks/")
+    assert moved.payload["response_url"].startswith("http://127.0.0.1:9/hooks/commands/T0SIMTEAM/")
+    assert slash.payload["response_url"].startswith("https://hooks.slack.com/")  # the original is untouched
+    message = b.message(0.0, "hi")
+    assert local_response_url(message, "http://x/") is message

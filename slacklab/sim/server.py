@@ -46,7 +46,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from slacklab.redact import mask_text
@@ -57,7 +56,7 @@ from slacklab.sim.playback import Playback
 from slacklab.sim.scenario import Scenario, ScenarioItem, build_scenario
 from slacklab.sim.socket_mode import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL, ConnectionInfo, SocketServer  # noqa: F401 - still importable from here
 from slacklab.sim.webapi import WebApi
-from slacklab.sim.webapi_methods import BOT_TOKEN, SlackState
+from slacklab.sim.webapi_methods import BOT_TOKEN, SlackState, local_response_url
 
 __all__ = ["APP_TOKEN", "ConnectionInfo", "Simulator"]
 
@@ -66,7 +65,6 @@ log = logging.getLogger("slacklab.sim.server")
 #: The simulator's app-level token: obviously fake, the same for every simulator.
 APP_TOKEN = "xapp-1-A0SIMAPP-0000-SIMULATED"
 _T = TypeVar("_T")
-_HOOKS = "https://hooks.slack.com/"
 
 
 class Simulator:
@@ -88,15 +86,12 @@ class Simulator:
         refresh_warning, refresh_grace: simulated seconds between ``warning`` and
             ``refresh_requested``, and from there to the server closing the socket.
         ping_interval: wall seconds between the server's WebSocket pings (``None``: off).
-        local_response_urls: deliver ``response_url`` s (``https://hooks.slack.com/…``)
-            rewritten to this simulator's ``/hooks/…``, so an app's ``respond()`` works
-            offline (``slacklab.testing`` turns it on); off, payloads go out as built.
+        local_response_urls: point ``response_url`` s at this simulator, so ``respond()`` works offline.
         start: start serving now (else call :meth:`start` or use ``with``).
     """
 
     app_token: str = APP_TOKEN
-    bot_token: str = BOT_TOKEN
-    """The fake ``xoxb-`` token its Web API accepts (``auth.test``, ``chat.postMessage``…: :attr:`web`)."""
+    bot_token: str = BOT_TOKEN  # its Web API (``auth.test``, ``chat.postMessage``…) answers from ``self.web``
 
     def __init__(
         self,
@@ -153,8 +148,7 @@ class Simulator:
         self._playback = Playback(scenario, speed)
         self._released = 0
         self._done = self._playback.empty
-        self.web = SlackState(scenario.workspace, bot_token=self.bot_token)
-        """The workspace as the Web API sees it: messages (the app's too), views, ``calls``, ``responses``."""
+        self.web = SlackState(scenario.workspace, bot_token=self.bot_token)  # messages, views, calls, responses
         self._api = WebApi(self, lock=self._lock, state=self.web, publish=self.add)
         self._socket = SocketServer(
             self,
@@ -293,11 +287,8 @@ class Simulator:
 
     def _submit(self, item: ScenarioItem, now: float) -> None:
         self.web.observe(item)
-        url = item.payload.get("response_url")
-        if self.local_response_urls and isinstance(url, str) and url.startswith(_HOOKS):  # answered here, offline
-            item = replace(
-                item, payload={**item.payload, "response_url": f"{self.api_url[:-4]}hooks/{url[len(_HOOKS) :]}"}
-            )
+        if self.local_response_urls:
+            item = local_response_url(item, f"{self.api_url[:-4]}hooks/")
         f = payload_fields(item.kind, dict(item.payload))
         key = event_key(
             event_id=f.get("event_id"),

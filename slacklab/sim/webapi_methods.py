@@ -31,10 +31,19 @@ from slacklab.sim.payload_base import bot_user_object, channel_object, rich_text
 from slacklab.sim.payloads import ScenarioBuilder
 from slacklab.sim.workspace import Channel, ScenarioItem, Workspace
 
-__all__ = ["BOT_TOKEN", "ApiAnswer", "ApiCall", "SlackState"]
+__all__ = ["BOT_TOKEN", "ApiAnswer", "ApiCall", "SlackState", "local_response_url"]
 
 #: The simulator's bot token: obviously fake, the same for every simulator.
 BOT_TOKEN = "xoxb-0000-SIMULATED-BOT-TOKEN"
+_HOOKS = "https://hooks.slack.com/"
+
+
+def local_response_url(item: ScenarioItem, hooks: str) -> ScenarioItem:
+    """``item`` with its ``response_url`` moved from ``https://hooks.slack.com/`` to ``hooks`` (the simulator's)."""
+    url = item.payload.get("response_url")
+    if not isinstance(url, str) or not url.startswith(_HOOKS):
+        return item
+    return replace(item, payload={**item.payload, "response_url": hooks + url[len(_HOOKS) :]})
 
 
 @dataclass(frozen=True, slots=True)
