@@ -123,6 +123,8 @@ def _summary_table(capture: Capture, out: TextIO) -> None:
 
 
 def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) -> None:
+    from matplotlib.figure import Figure
+
     from slacklab.notebook.plots import plot_event_types
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,9 @@ def _write_outputs(capture: Capture, folder: Path, out: TextIO, *, force: bool) 
     capture.to_csv(deliveries)
     capture.to_csv(events, view="events")
     ax = plot_event_types(capture.deliveries())
-    ax.figure.savefig(chart, dpi=120, bbox_inches="tight")
+    figure = ax.figure
+    assert isinstance(figure, Figure)  # its own figure, not a SubFigure
+    figure.savefig(chart, dpi=120, bbox_inches="tight")
     out.write(f"\n  wrote {deliveries}\n  wrote {events}\n  wrote {chart}\n")
     if capture.journal_path:
         out.write(f"  journal (raw frames, keep private): {capture.journal_path}\n")
@@ -207,13 +211,15 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from slacklab.sim.server import Simulator
 
     scenario = build_scenario(seed=args.seed, events=args.events, duration=args.duration)
-    with Simulator(scenario, speed=args.speed, seed=args.seed) as sim:
+    with Simulator(scenario, speed=args.speed, seed=args.seed, local_response_urls=True) as sim:
         out.write(
             "slacklab simulator running on 127.0.0.1 (fake workspace; tokens below are not secrets).\n"
             "In another terminal:\n"
             f"  export SLACK_API_URL={sim.api_url}\n"
             f"  export SLACK_APP_TOKEN={sim.app_token}\n"
+            f"  export SLACK_BOT_TOKEN={sim.bot_token}\n"
             "  slacklab capture --count 100\n"
+            "A Bolt app: App(client=WebClient(token=SLACK_BOT_TOKEN, base_url=SLACK_API_URL)).\n"
             "Ctrl+C to stop.\n"
         )
         out.flush()
