@@ -35,8 +35,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from slacklab.capture import Capture
 from slacklab.fields import extract
 from slacklab.schema import event_key
@@ -51,7 +49,6 @@ __all__ = [
     "running_simulator",
     "scenario_from_capture",
     "send_and_wait_for_reply",
-    "slack_simulator",
 ]
 
 
@@ -62,16 +59,6 @@ def running_simulator(scenario: Scenario | list[ScenarioItem] | None = None, **o
     options.setdefault("speed", None)
     options.setdefault("local_response_urls", True)
     with Simulator([] if scenario is None else scenario, **options) as sim:
-        yield sim
-
-
-@pytest.fixture
-def slack_simulator() -> Iterator[Simulator]:
-    """A running simulator with an empty scenario: feed it with ``send_and_wait_for_reply`` or ``sim.add``.
-
-    Point the app at ``sim.api_url`` with ``sim.bot_token`` (Web API) and ``sim.app_token`` (Socket Mode).
-    """
-    with running_simulator() as sim:
         yield sim
 
 

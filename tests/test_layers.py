@@ -42,6 +42,7 @@ LAYERS: dict[str, str] = {
     "listener": "io",
     "session": "entry",
     "testing": "entry",
+    "pytest_plugin": "entry",
     "cli": "entry",
     "__init__": "entry",
     "__main__": "entry",

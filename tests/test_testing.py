@@ -14,7 +14,6 @@ from slacklab.testing import (
     payload,
     scenario_from_capture,
     send_and_wait_for_reply,
-    slack_simulator,  # noqa: F401 - the fixture (also registered as a pytest11 plugin once installed)
 )
 
 from .helpers import envelope
@@ -128,7 +127,7 @@ def test_the_documented_example_passes(tmp_path) -> None:
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "slacklab.testing", "-p", "no:cacheprovider", "test_app.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
