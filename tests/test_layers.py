@@ -53,6 +53,7 @@ LAYERS: dict[str, str] = {
     "sim.records": "core",
     "sim.http_rules": "data",
     "sim.http_post": "io",
+    "sim.knobs": "io",
     "sim.loopthread": "io",
     "sim.webapi": "io",
     "sim.socket_mode": "io",

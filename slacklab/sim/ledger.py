@@ -19,7 +19,13 @@ The rules (Socket Mode facts and observations in ``docs/slack-protocol.md``
   connection (chosen by the injected RNG);
 * with no eligible connection, deliveries wait in a queue;
 * one ack (on any connection, even late) settles the event; acks for unknown or
-  already-acked envelopes are recorded, never errors.
+  already-acked envelopes are recorded, never errors;
+* :meth:`DeliveryLedger.slow_app` plays an app that takes ``delay`` seconds to ack
+  the first delivery of every n-th event: its ack counts from ``now + delay``, so
+  with ``delay`` over ``ack_timeout`` the event is redelivered meanwhile;
+* :meth:`DeliveryLedger.add_consumer` plays another consumer of the same app
+  (another instance, another machine): an eligible connection that acks at once and
+  that nobody here reads, so the deliveries it takes are missing from the capture.
 
 Events are identified by the ``key`` the caller passes to :meth:`submit`: the
 simulator uses ``slacklab.schema.event_key`` (``app/team/event_id`` for events,
@@ -98,6 +104,10 @@ class DeliveryLedger:
         self._queue: deque[tuple[int, int]] = deque()  # (event index, retry attempt)
         self._acks: list[AckRecord] = []
         self._unsettled = 0
+        self._consumers: set[str] = set()
+        self._held = 0
+        self._slow: tuple[float, int] | None = None  # (delay, every)
+        self._delayed_acks: list[tuple[float, int, str, str | None]] = []  # heap of (at, serial, envelope, connection)
 
     # ------------------------------------------------------------ connections
 
@@ -118,6 +128,17 @@ class DeliveryLedger:
     def close(self, connection: str, now: float) -> None:
         """The socket is gone. Its unacked envelopes are redelivered when their deadline passes."""
         self._connections[connection] = "closed"
+
+    def add_consumer(self, connection: str, now: float) -> None:
+        """Another consumer of the same app connects: eligible at once, acks every envelope it gets."""
+        self._connections[connection] = "eligible"
+        self._consumers.add(connection)
+
+    def slow_app(self, delay: float | None, every: int = 1) -> None:
+        """Acks of the first delivery of every ``every``-th event count ``delay`` s late (``None``: off)."""
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self._slow = None if delay is None or delay <= 0 else (float(delay), int(every))
 
     def connection_state(self, connection: str) -> str | None:
         """``open`` (no hello yet), ``eligible``, ``retiring``, ``closed`` or ``None`` if unknown."""
@@ -140,13 +161,15 @@ class DeliveryLedger:
         event_id: str | None = None,
         event_type: str | None = None,
         accepts_response_payload: bool | None = None,
+        replayed: bool = False,
     ) -> EventRecord:
         """Queue a new event for its first delivery; returns its record.
 
         ``key`` identifies the event in the truth (default ``item:<n>``);
         ``event_id`` and ``event_type`` are copied into the records as given.
         ``accepts_response_payload`` defaults to true for ``slash_commands`` and
-        ``interactive``, false otherwise.
+        ``interactive``, false otherwise. ``replayed`` marks its envelopes
+        (``"slacklab_replay": true``) as sent again from a capture, not by Slack.
         """
         index = len(self._events)
         key = key or f"item:{index}"
@@ -161,6 +184,7 @@ class DeliveryLedger:
             event_id=event_id,
             event_type=event_type,
             submitted_at=now,
+            replayed=replayed,
         )
         self._events.append(record)
         self._unsettled += 1
@@ -173,20 +197,32 @@ class DeliveryLedger:
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def _expire(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, envelope_id = heapq.heappop(self._deadlines)
-            delivery = self._outstanding.pop(envelope_id, None)
-            if delivery is None:
-                continue  # acked in time
-            delivery.timed_out = True
-            event = self._events[delivery.event_index]
-            if event.settled:
-                continue
-            if delivery.retry_attempt < self.max_retries:
-                self._queue.append((event.index, delivery.retry_attempt + 1))
+        """Apply delayed acks and deadlines up to ``now``, in time order (an ack at a deadline wins)."""
+        while True:
+            ack_at = self._delayed_acks[0][0] if self._delayed_acks else None
+            deadline = self._deadlines[0][0] if self._deadlines else None
+            if ack_at is not None and ack_at <= now and (deadline is None or ack_at <= deadline):
+                at, _, envelope_id, connection = heapq.heappop(self._delayed_acks)
+                self._apply_ack(envelope_id, at, connection)
+            elif deadline is not None and deadline <= now:
+                self._expire_one()
             else:
-                event.exhausted = True
-                self._unsettled -= 1
+                return
+
+    def _expire_one(self) -> None:
+        _, _, envelope_id = heapq.heappop(self._deadlines)
+        delivery = self._outstanding.pop(envelope_id, None)
+        if delivery is None:
+            return  # acked in time
+        delivery.timed_out = True
+        event = self._events[delivery.event_index]
+        if event.settled:
+            return
+        if delivery.retry_attempt < self.max_retries:
+            self._queue.append((event.index, delivery.retry_attempt + 1))
+        else:
+            event.exhausted = True
+            self._unsettled -= 1
 
     def poll(self, now: float, *, dispatch: bool = True) -> list[Send]:
         """Expire deadlines (queueing redeliveries), then, if ``dispatch``, assign queued
@@ -204,7 +240,11 @@ class DeliveryLedger:
             if event.settled:
                 continue
             connection = eligible[0] if len(eligible) == 1 else self._rng.choice(eligible)
-            sends.append(self._send(event, attempt, connection, now))
+            send = self._send(event, attempt, connection, now)
+            if connection in self._consumers:
+                self.ack(send.envelope_id, now, connection=connection)  # the other consumer's, unseen here
+            else:
+                sends.append(send)
         return sends
 
     def _send(self, event: EventRecord, attempt: int, connection: str, now: float) -> Send:
@@ -219,6 +259,8 @@ class DeliveryLedger:
         if event.kind == "events_api":
             frame["retry_attempt"] = attempt
             frame["retry_reason"] = reason
+        if event.replayed:
+            frame["slacklab_replay"] = True
         delivery = DeliveryRecord(
             envelope_id=envelope_id,
             event_key=event.event_key,
@@ -241,7 +283,23 @@ class DeliveryLedger:
         return Send(connection, envelope_id, text, event.event_key, attempt)
 
     def ack(self, envelope_id: str, now: float, *, connection: str | None = None) -> AckRecord:
-        """Record an ack from the client. Unknown and repeated acks are recorded too."""
+        """Record an ack from the client. Unknown and repeated acks are recorded too.
+
+        Under :meth:`slow_app` the ack of a slow event's first delivery is held and
+        counts from ``now + delay`` (:meth:`poll` applies it); the record returned then
+        says when it will count.
+        """
+        delivery = self._by_envelope.get(envelope_id)
+        if self._slow is not None and delivery is not None and delivery.retry_attempt == 0:
+            delay, every = self._slow
+            if (delivery.event_index + 1) % every == 0 and delivery.acked_at is None:
+                self._held += 1
+                heapq.heappush(self._delayed_acks, (now + delay, self._held, envelope_id, connection))
+                late = now + delay > delivery.deadline
+                return AckRecord(envelope_id, now + delay, connection, delivery.event_key, True, late, False)
+        return self._apply_ack(envelope_id, now, connection)
+
+    def _apply_ack(self, envelope_id: str, now: float, connection: str | None) -> AckRecord:
         delivery = self._by_envelope.get(envelope_id)
         if delivery is None:
             record = AckRecord(envelope_id, now, connection, None, False, False, False)
@@ -265,10 +323,11 @@ class DeliveryLedger:
     # ----------------------------------------------------------------- status
 
     def next_deadline(self) -> float | None:
-        """The earliest time :meth:`poll` has something to expire, or ``None``."""
+        """The earliest time :meth:`poll` has something to expire (or a held ack to apply), or ``None``."""
         while self._deadlines and self._deadlines[0][2] not in self._outstanding:
             heapq.heappop(self._deadlines)
-        return self._deadlines[0][0] if self._deadlines else None
+        times = [heap[0][0] for heap in (self._deadlines, self._delayed_acks) if heap]
+        return min(times) if times else None
 
     @property
     def in_flight(self) -> int:
@@ -344,6 +403,7 @@ class DeliveryLedger:
                 "acked_at": t(e.acked_at),
                 "exhausted": e.exhausted,
                 "settled": e.settled,
+                "replayed": e.replayed,
             }
             for e in self._events
         )

@@ -98,10 +98,17 @@ class Playback:
 
     def pop_due(self, now: float) -> ScenarioItem | None:
         """The next item due at ``now`` (``None``: none due, paused or not started)."""
+        found = self.pop_due_timed(now)
+        return None if found is None else found[0]
+
+    def pop_due_timed(self, now: float) -> tuple[ScenarioItem, float] | None:
+        """The next item due at ``now`` and the ``now`` it fell due (``now`` itself at infinite speed)."""
         if self._paused_at is not None or self._clock_start is None:
             return None
         if self._pending and self._pending[0][0] <= self.sim_now(now):
-            return heapq.heappop(self._pending)[2]
+            sim_at, _, item = heapq.heappop(self._pending)
+            due = now if math.isinf(self.speed) else self._clock_start + self._paused_total + sim_at / self.speed
+            return item, min(due, now)
         return None
 
     def next_due(self) -> float | None:
@@ -109,14 +116,6 @@ class Playback:
         if self._paused_at is not None or self._clock_start is None or not self._pending or math.isinf(self.speed):
             return None
         return self._clock_start + self._paused_total + self._pending[0][0] / self.speed
-
-    def due_at(self, item_at: float) -> float:
-        """The monotonic ``now`` at which an item with this ``at`` falls due (the clock must be started)."""
-        if self._clock_start is None:
-            raise RuntimeError("the scenario clock has not started")
-        if math.isinf(self.speed):
-            return self._clock_start + self._paused_total
-        return self._clock_start + self._paused_total + item_at / self.speed
 
 
 def happened_at(epoch_start: float, at: float, speed: float) -> float:

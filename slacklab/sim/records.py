@@ -86,6 +86,8 @@ class EventRecord:
     acked_envelope: str | None = None
     exhausted: bool = False
     """All retries timed out without an ack."""
+    replayed: bool = False
+    """Sent again from a capture by ``slacklab.replay``: its envelopes carry ``"slacklab_replay": true``."""
 
     @property
     def settled(self) -> bool:
@@ -103,7 +105,7 @@ class Truth:
     * ``acks`` — one dict per ack received: ``envelope_id``, ``at``, ``connection``,
       ``event_key``, ``known``, ``late``, ``duplicate``;
     * ``event_rows`` — one dict per event: ``event_key``, ``kind``, ``event_type``,
-      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``.
+      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``, ``replayed``.
 
     ``pd.DataFrame(truth.deliveries)`` gives a table. Times are epoch seconds
     when the simulator made the snapshot, else the ledger's clock.
