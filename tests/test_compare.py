@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 
 from slacklab.capture import Capture
 from slacklab.compare import compare
+from slacklab.compare_report import SIDE_COLOURS, side_colours
 from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.journal import JournalWriter
 from slacklab.listener import Listener
@@ -211,6 +212,23 @@ class TestFieldsAndLatency:
         assert any("more than an hour" in n for n in cmp.notes)
 
 
+def cmp_frame(cmp: Any, source: str) -> pd.DataFrame:
+    """The deliveries one side of a TestOutputs comparison was built from, again."""
+    n = 3 if source == "socket" else 2
+    return pd.DataFrame(
+        [
+            make_row(
+                source=source,
+                kind="events_api",
+                received_at=T0 + i,
+                signature=None if source == "socket" else "valid",
+                payload=event_payload(f"Ev{i}"),
+            )
+            for i in range(n)
+        ]
+    )
+
+
 class TestOutputs:
     def cmp(self):
         a = [
@@ -240,8 +258,25 @@ class TestOutputs:
         assert "socket vs http: 3 vs 2 events, 2 matched" in text and "by type: message 3/2" in text
         page = cmp._repr_html_()
         assert "<table" in page and "data:image/png;base64," in page and "fake-verification-token" not in page
-        ax = cmp.plot()
+        ax = cmp.plot(kind="types")
         assert isinstance(ax, Axes) and len(ax.patches) == 3 and ax.get_legend() is not None
+        for kind in ("latency", "by_type", "retries"):
+            assert isinstance(cmp.plot(kind=kind), Axes)
+        with pytest.raises(ValueError):
+            cmp.plot(kind="pie")
+
+    def test_one_colour_per_side_whatever_the_order(self) -> None:
+        cmp = self.cmp()
+        flipped = compare(cmp_frame(cmp, "http"), cmp_frame(cmp, "socket"))
+        for c in (cmp, flipped):
+            lines = {line.get_label().split()[0]: line.get_color() for line in c.plot().get_lines()}
+            assert lines == {"socket": SIDE_COLOURS["socket"], "http": SIDE_COLOURS["http"]}
+        assert side_colours(["HTTP", "Socket Mode"]) == {
+            "HTTP": SIDE_COLOURS["http"],
+            "Socket Mode": SIDE_COLOURS["socket"],
+        }
+        assert len(set(side_colours(["a", "b"]).values())) == 2
+        assert len(set(side_colours(["http", "b"]).values())) == 2
 
     def test_csv_and_html_are_masked_and_formula_safe(self, tmp_path: Path) -> None:
         cmp = self.cmp()

@@ -82,9 +82,12 @@ _FORGER_SECRET = "forged-by-someone-without-the-secret"
 
 
 class _Item(Protocol):
-    at: float
-    kind: str
-    payload: Mapping[str, Any]
+    @property
+    def at(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(slots=True)
@@ -338,10 +341,9 @@ class HttpDelivery:
                 return
             mono, epoch = self._clock
             for event in self._events:
-                if event.outcome == "pending" or event.index in self.forge:
-                    event.happened = happened_at(epoch, event.at, self.speed)
-                    if self.event_times == "wall":
-                        event.payload = stamp_times(event.kind, event.payload, event.happened)
+                event.happened = happened_at(epoch, event.at, self.speed)
+                if self.event_times == "wall":
+                    event.payload = stamp_times(event.kind, event.payload, event.happened)
                 due = mono + self._wall(event.at)
                 if event.outcome == "pending":
                     self._seq += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 
 from slacklab.sim.ledger import DeliveryLedger
 from slacklab.sim.playback import Playback
@@ -57,14 +58,15 @@ class AppKnobs:
                 self._playback.start(mono)
         self._kick()
 
-    def slow_app(self, delay: float | None = 4.0, *, every: int = 1) -> None:
-        """Play an app that takes ``delay`` s to ack the first delivery of every ``every``-th event.
+    def slow_app(self, delay: float | None = 4.0, *, every: int = 1, keys: Collection[str] | None = None) -> None:
+        """Play an app that takes ``delay`` s to ack the first delivery of every ``every``-th event
+        (or of the events with these ``keys``, as in ``truth.events``).
 
         Over ``ack_timeout`` (3 s) that event is redelivered with ``retry_attempt`` 1
         before the slow ack arrives (then recorded as late). ``None`` turns it off.
         """
         with self._lock:
-            self._ledger.slow_app(delay, every)
+            self._ledger.slow_app(delay, every, keys)
         self._kick()
 
     def other_consumer(self, name: str = "other-app-instance") -> str:

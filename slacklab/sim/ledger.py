@@ -53,7 +53,7 @@ import json
 import random
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from slacklab.sim.records import AckRecord, DeliveryRecord, EventRecord, Send, Truth
@@ -107,6 +107,7 @@ class DeliveryLedger:
         self._consumers: set[str] = set()
         self._held = 0
         self._slow: tuple[float, int] | None = None  # (delay, every)
+        self._slow_keys: frozenset[str] | None = None
         self._delayed_acks: list[tuple[float, int, str, str | None]] = []  # heap of (at, serial, envelope, connection)
 
     # ------------------------------------------------------------ connections
@@ -134,11 +135,19 @@ class DeliveryLedger:
         self._connections[connection] = "eligible"
         self._consumers.add(connection)
 
-    def slow_app(self, delay: float | None, every: int = 1) -> None:
-        """Acks of the first delivery of every ``every``-th event count ``delay`` s late (``None``: off)."""
+    def slow_app(self, delay: float | None, every: int = 1, keys: Collection[str] | None = None) -> None:
+        """Acks of the first delivery of every ``every``-th event (or of the events with these
+        ``keys``) count ``delay`` s late (``None``: off)."""
         if every < 1:
             raise ValueError("every must be >= 1")
         self._slow = None if delay is None or delay <= 0 else (float(delay), int(every))
+        self._slow_keys = None if keys is None else frozenset(keys)
+
+    def _is_slow(self, event: EventRecord) -> bool:
+        assert self._slow is not None
+        if self._slow_keys is not None:
+            return event.event_key in self._slow_keys
+        return (event.index + 1) % self._slow[1] == 0
 
     def connection_state(self, connection: str) -> str | None:
         """``open`` (no hello yet), ``eligible``, ``retiring``, ``closed`` or ``None`` if unknown."""
@@ -291,8 +300,8 @@ class DeliveryLedger:
         """
         delivery = self._by_envelope.get(envelope_id)
         if self._slow is not None and delivery is not None and delivery.retry_attempt == 0:
-            delay, every = self._slow
-            if (delivery.event_index + 1) % every == 0 and delivery.acked_at is None:
+            delay = self._slow[0]
+            if self._is_slow(self._events[delivery.event_index]) and delivery.acked_at is None:
                 self._held += 1
                 heapq.heappush(self._delayed_acks, (now + delay, self._held, envelope_id, connection))
                 late = now + delay > delivery.deadline
