@@ -147,6 +147,7 @@ class Capture:
                     retry_attempt=frame.retry_attempt,
                     retry_reason=frame.retry_reason,
                     ack_ms=ack_ms,
+                    replayed=True if frame.replayed else None,
                 )
             )
         elif isinstance(frame, Hello):

@@ -44,6 +44,7 @@ LAYERS: dict[str, str] = {
     "listener": "io",
     "session": "entry",
     "both": "entry",
+    "replay": "entry",
     "cli": "entry",
     "__init__": "entry",
     "__main__": "entry",
