@@ -110,8 +110,8 @@ def offline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
         conns = s.connections
         if conns is None or conns.empty:
             continue
-        start = conns["hello_at"].where(conns["hello_at"].notna(), conns["opened_at"])
-        end = conns["closed_at"]
+        start = conns["hello_at"].where(conns["hello_at"].notna(), conns["opened_at"]).astype("datetime64[ns, UTC]")
+        end = conns["closed_at"].astype("datetime64[ns, UTC]")
         last = s.everything["received_at"].max() if len(s.everything) else pd.NaT
         span_end = max([t for t in (last, end.max()) if pd.notna(t)], default=start.max())
         end = end.fillna(span_end)

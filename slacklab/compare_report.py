@@ -75,7 +75,7 @@ def side_colours(labels: Iterable[str]) -> dict[str, str]:
 
 
 def fmt_seconds(value: Any) -> str:
-    """A duration as people write it: ``—``, ``0.4 ms``, ``12 ms``, ``1.43 s``, ``5.0 min``."""
+    """A duration as people write it: ``—``, ``0.4 ms``, ``12 ms``, ``1.43 s``, ``5.0 min``, ``3.2 h``, ``333.0 days``."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -89,7 +89,11 @@ def fmt_seconds(value: Any) -> str:
         return f"{x * 1000:.0f} ms"
     if size < 120:
         return f"{x:.2f} s"
-    return f"{x / 60:.1f} min"
+    if size < 7200:
+        return f"{x / 60:.1f} min"
+    if size < 172800:
+        return f"{x / 3600:.1f} h"
+    return f"{x / 86400:.1f} days"
 
 
 def _fmt_value(value: Any, seconds: bool) -> str:
