@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,9 @@ class Comparison:
     ) -> None:
         self.labels = labels
         la, lb = labels
+        self._inputs = (a, b, include_rejected, connections)
+        self.sources: tuple[Any, Any] = (a, b)
+        """What was compared: the captures (followed live by the widget) or DataFrames."""
         sides = (
             tables.side(a, include_rejected, connections[0]),
             tables.side(b, include_rejected, connections[1]),
@@ -122,6 +125,36 @@ class Comparison:
             for s in sides
         )
         self.notes = self._notes(sides)
+
+    # ---------------------------------------------------------- derive
+
+    def filtered(self, select: Callable[[pd.DataFrame], pd.DataFrame]) -> Comparison:
+        """The same comparison over ``select(deliveries)`` of each side (one filter, both sides at once).
+
+        ``select`` is any DataFrame → DataFrame function, e.g.
+        ``slacklab.notebook.filters.Filters(event_types=("message",)).apply``.
+        """
+        a, b, include_rejected, connections = self._inputs
+        out = Comparison(select(a), select(b), self.labels, include_rejected, connections)
+        out.sources = self.sources
+        return out
+
+    def refreshed(self) -> Comparison:
+        """Compared again from the same sources: a live capture contributes what arrived since."""
+        a, b, include_rejected, _ = self._inputs
+        if not any(callable(getattr(s, "deliveries", None)) for s in self.sources):
+            return self
+        frames = [
+            tables.frame(s, None) if callable(getattr(s, "deliveries", None)) else (x, None, None)
+            for s, x in zip(self.sources, (a, b), strict=True)
+        ]
+        out = Comparison(frames[0][0], frames[1][0], self.labels, include_rejected, (frames[0][2], frames[1][2]))
+        out.sources = self.sources
+        return out
+
+    def diff(self, row: int) -> pd.DataFrame:
+        """Field by field, where line-up row ``row``'s two payloads differ (dotted paths; ``—``: absent)."""
+        return explain.payload_diff(*self.payloads(row), self.labels)
 
     def payloads(self, row: int) -> tuple[Any, Any]:
         """The two payloads (masked JSON text, ``None`` where a side has none) of line-up row ``row``."""
@@ -341,6 +374,7 @@ def compare(
     frame_b, found_b, conns_b = tables.frame(b, signing_secret)
     chosen = tables.labels_for(labels, (found_a, found_b))
     result = Comparison(frame_a, frame_b, chosen, include_rejected, (conns_a, conns_b))
+    result.sources = (a, b)
     log.debug(
         "compared %d and %d events: %d matched",
         len(result.events) - len(result.only_b),

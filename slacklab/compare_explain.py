@@ -7,7 +7,7 @@
 * :func:`signatures` – signature verdicts per side (Socket Mode is not signed: the
   WebSocket itself was authenticated);
 * :func:`offline` – time without a live Socket Mode connection (HTTP needs none);
-* :func:`fields` – top-level payload keys over matched pairs;
+* :func:`fields` – top-level payload keys over matched pairs; :func:`payload_diff` – one pair, field by field;
 * :func:`summary` – one metric per row, one column per side.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 from slacklab.compare_tables import REJECTED, Side
 
-__all__ = ["dedup", "fields", "offline", "signatures", "summary", "timeline"]
+__all__ = ["dedup", "fields", "offline", "payload_diff", "signatures", "summary", "timeline"]
 
 _NOT_SIGNED = "(not signed: WebSocket)"
 
@@ -147,6 +147,35 @@ def _keys(payload: Any) -> set[str] | None:
     except ValueError:
         return None
     return set(data) if isinstance(data, dict) else None
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flat(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _parsed(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return {"(payload)": payload}
+    return payload if isinstance(payload, dict) else {}
+
+
+def payload_diff(a: Any, b: Any, labels: tuple[str, str]) -> pd.DataFrame:
+    """The fields (dotted paths, lists kept whole) whose values differ between two payloads."""
+    fa, fb = _flat(_parsed(a)), _flat(_parsed(b))
+    rows = [
+        {"field": key, labels[0]: fa.get(key, "—"), labels[1]: fb.get(key, "—")}
+        for key in sorted(set(fa) | set(fb))
+        if fa.get(key, _flat) != fb.get(key, _flat)
+    ]
+    return pd.DataFrame(rows, columns=["field", *labels])
 
 
 def fields(lineup: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:

@@ -79,6 +79,7 @@ LAYERS: dict[str, str] = {
     "notebook.plots": "ui",
     "notebook.refresher": "ui",
     "notebook.panel": "ui",
+    "notebook.compare_panel": "ui",
 }
 ORDER = ["core", "data", "io", "ui", "entry"]
 # What each layer may not import from outside slacklab.
