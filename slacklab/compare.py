@@ -45,9 +45,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from slacklab import compare_explain as explain
-from slacklab import compare_report as report
-from slacklab import compare_tables as tables
+import slacklab.compare_explain as explain
+import slacklab.compare_report as report
+import slacklab.compare_tables as tables
 from slacklab.compare_tables import COMPARED_KINDS
 from slacklab.errors import ExportError
 from slacklab.export import to_csv
