@@ -270,6 +270,7 @@ class Comparison:
         ``kind``: ``latency`` (CDF per side), ``by_type`` (latency box per event type),
         ``retries`` (deliveries of events that came more than once) or ``types``
         (matched and one-side-only events per type). Every chart uses the same colour per side.
+        In a notebook, pass ``ax=slacklab.notebook.plots.new_axes()`` to have it shown inline.
         """
         if kind == "latency":
             return report.plot_latency_cdf(self, ax)

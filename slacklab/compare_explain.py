@@ -33,7 +33,9 @@ def timeline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
         d = s.deliveries
         if d.empty:
             continue
-        happened = d["event_key"].map(s.events.set_index("event_key")["happened_at"].to_dict())
+        lookup = s.events.drop_duplicates("event_key").set_index("event_key")["happened_at"]
+        happened = lookup.reindex(d["event_key"]).reset_index(drop=True)
+        d = d.reset_index(drop=True)
         attempt = d["retry_attempt"].fillna(0).astype("int64")
         nth = d.groupby("event_key", dropna=False).cumcount().astype("int64") + 1
         reason = d["retry_reason"].astype("object").fillna("")

@@ -121,6 +121,8 @@ def for_people(df: pd.DataFrame, *, index_seconds: bool = False) -> pd.DataFrame
         for idx, value in df[col].items():
             row_seconds = index_seconds and "(s)" in str(idx)
             out.at[idx, col] = _fmt_value(value, col_seconds or row_seconds)
+    if index_seconds:  # the values now say their unit
+        out.index = pd.Index([str(i).replace(" (s)", "") for i in out.index], name=df.index.name)
     return out
 
 
@@ -133,6 +135,8 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
 
 def _empty(ax: Axes, text: str) -> Axes:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
+    ax.set_xticks([])
+    ax.set_yticks([])
     return ax
 
 
@@ -177,8 +181,9 @@ def plot_latency_by_type(cmp: Comparison, ax: Axes | None = None, *, limit: int 
     ax = _axes(ax, (7.0, 3.6))
     colours = side_colours(cmp.labels)
     ax.set_title("latency per event type")
-    types = list(cmp.by_type.index[:limit])
     ev = cmp.events.assign(_type=cmp.events["event_type"].astype("object").fillna("(none)"))
+    timed = ev[[f"{label}_latency_s" for label in cmp.labels]].notna().any(axis=1)
+    types = [t for t in cmp.by_type.index if t in set(ev.loc[timed, "_type"])][:limit]
     data, positions, face = [], [], []
     for i, event_type in enumerate(reversed(types)):
         for j, label in enumerate(cmp.labels):

@@ -209,17 +209,21 @@ def lineup(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.Data
             "matched_on": pairs["matched_on"].to_numpy(),
         }
     )
+    # Series on the same RangeIndex, not numpy arrays: assigning those would re-infer every string column
     for col in CARRIED:
-        out[col] = ra[col].astype("object").where(in_a, rb[col].astype("object")).to_numpy()
+        mine, theirs = ra[col], rb[col]
+        if mine.dtype != theirs.dtype:
+            mine, theirs = mine.astype("object"), theirs.astype("object")
+        out[col] = mine.where(in_a, theirs)
     for label, rows in ((la, ra), (lb, rb)):
-        out[f"{label}_event_id"] = rows["event_id"].to_numpy()
-        out[f"{label}_deliveries"] = rows["deliveries"].fillna(0).astype("int64").to_numpy()
-        out[f"{label}_retries"] = rows["retries"].fillna(0).astype("int64").to_numpy()
+        out[f"{label}_event_id"] = rows["event_id"]
+        out[f"{label}_deliveries"] = rows["deliveries"].fillna(0).astype("int64")
+        out[f"{label}_retries"] = rows["retries"].fillna(0).astype("int64")
         out[f"{label}_received_at"] = pd.to_datetime(rows["first_received_at"], utc=True)
-        out[f"{label}_latency_s"] = rows["latency_s"].astype("float64").to_numpy()
-        out[f"{label}_accepted"] = rows["accepted_at"].notna().to_numpy()
-        out[f"{label}_event_key"] = rows["event_key"].to_numpy()
-        out[f"{label}_payload"] = rows["payload"].to_numpy()
+        out[f"{label}_latency_s"] = rows["latency_s"].astype("float64")
+        out[f"{label}_accepted"] = rows["accepted_at"].notna()
+        out[f"{label}_event_key"] = rows["event_key"]
+        out[f"{label}_payload"] = rows["payload"]
     happened_a = pd.to_datetime(ra["happened_at"], utc=True)
     out["happened_at"] = happened_a.where(happened_a.notna(), pd.to_datetime(rb["happened_at"], utc=True))
     out["gap_s"] = (out[f"{lb}_received_at"] - out[f"{la}_received_at"]).dt.total_seconds()
