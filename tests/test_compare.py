@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 
 from slacklab.capture import Capture
 from slacklab.compare import compare
@@ -17,6 +18,7 @@ from slacklab.compare_report import SIDE_COLOURS, side_colours
 from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.journal import JournalWriter
 from slacklab.listener import Listener
+from slacklab.notebook.plots import plot_comparison
 from slacklab.protocol import Envelope
 from slacklab.schema import make_row
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
@@ -275,6 +277,12 @@ class TestOutputs:
             "HTTP": SIDE_COLOURS["http"],
             "Socket Mode": SIDE_COLOURS["socket"],
         }
+        bars = plot_comparison(cmp_frame(cmp, "http"), cmp_frame(cmp, "socket"), labels=("HTTP", "Socket Mode"))
+        legend = {
+            t.get_text(): h.get_facecolor()
+            for t, h in zip(bars.get_legend().texts, bars.get_legend().legend_handles, strict=True)
+        }
+        assert legend == {"HTTP": to_rgba(SIDE_COLOURS["http"]), "Socket Mode": to_rgba(SIDE_COLOURS["socket"])}
         assert len(set(side_colours(["a", "b"]).values())) == 2
         assert len(set(side_colours(["http", "b"]).values())) == 2
 
