@@ -578,7 +578,7 @@ slash commands and button clicks are not retried at all: the user saw an error. 
 is simply no connection: envelopes wait, and arrive when the app reconnects.
 """)
 http_vs_socket.code("""
-down_run, down = story(during=lambda run: run.app_down(1.5))
+down_run, down = story(down=1.5)
 for line in down.headline():
     print(line)
 """)
@@ -594,7 +594,7 @@ the thresholds but not exactly how they are counted; `DisableRule` is slacklab's
 http_vs_socket.code("""
 from slacklab.sim.http_rules import DisableRule
 
-off_run, off = story(disable=DisableRule(min_events=10), during=lambda run: run.app_down(4.0))
+off_run, off = story(disable=DisableRule(min_events=10), down=4.0)
 off_run.truth.http.summary()["disabled"], off.summary.loc["not accepted (every answer an error)"]
 """)
 http_vs_socket.md("""

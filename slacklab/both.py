@@ -18,7 +18,7 @@ Failure stories, each a knob (arguments, or methods while running):
   to handle every ``every``-th event the first time: HTTP times out after 3 s and
   Slack retries (``X-Slack-Retry-Num``, ``http_timeout``); Socket Mode redelivers
   after ~3 s (``retry_attempt``);
-* :meth:`BothTransports.app_down` – the app is unreachable for a while: HTTP
+* ``down=seconds`` / :meth:`BothTransports.app_down` – the app is unreachable for a while: HTTP
   requests fail (503) and are retried on Slack's schedule, or given up; Socket Mode
   envelopes wait for the app to reconnect;
 * ``drop``, ``forge``, ``disable`` – Slack never sends some HTTP items, an attacker
@@ -31,6 +31,7 @@ Failure stories, each a knob (arguments, or methods while running):
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -45,6 +46,8 @@ from slacklab.sim.http_rules import FAKE_SIGNING_SECRET, DisableRule
 from slacklab.sim.scenario import Scenario, build_scenario
 
 __all__ = ["BothTransports", "listen_both"]
+
+log = logging.getLogger("slacklab.both")
 
 
 class BothTransports:
@@ -167,6 +170,7 @@ def listen_both(
     forge: Mapping[int, str] | None = None,
     disable: DisableRule | None = DisableRule(),  # noqa: B008 - frozen
     other_consumer: bool = False,
+    down: float | None = None,
     retry_delays: tuple[float, ...] | None = None,
     journal: str | Path | None = None,
     http_log: str | Path | None = None,
@@ -181,6 +185,8 @@ def listen_both(
         slow: ``(delay, every)``: see :meth:`BothTransports.app_slow`.
         drop, forge, disable: HTTP knobs (:class:`~slacklab.sim.http_sender.HttpDelivery`).
         other_consumer: another instance of the app takes a share of the Socket Mode events.
+        down: the app is down for this many seconds from the moment the events start
+            (:meth:`BothTransports.app_down`, but certain to cover the first events).
         retry_delays: HTTP retry delays in simulated seconds (default Slack's 1, 60, 300).
         journal, http_log: keep the raw frames / requests (reload with ``slacklab.load``).
         timeout: seconds to wait for the listener's hello and the URL's verification.
@@ -220,5 +226,9 @@ def listen_both(
         run.app_slow(slow[0], every=slow[1])
     if other_consumer:
         sim.socket.other_consumer()
-    sim.go(timeout=timeout)
+    if not sim.ready(timeout=timeout):
+        log.warning("listen_both: a transport was not ready after %s s (see the captures' state)", timeout)
+    if down:
+        run.app_down(down)
+    sim.start_clocks()
     return run

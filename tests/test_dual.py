@@ -83,7 +83,7 @@ def test_slow_app_is_retried_on_both_sides_with_their_own_markers(runs: list[Bot
 
 def test_app_down_http_retries_on_slacks_schedule_socket_mode_waits(runs: list[BothTransports]) -> None:
     scenario = build_scenario(seed=8, events=24, duration=4.0)
-    run, cmp = play(runs, scenario=scenario, retry_delays=(1.0, 40.0, 60.0), during=lambda r: r.app_down(1.5))
+    run, cmp = play(runs, scenario=scenario, retry_delays=(1.0, 40.0, 60.0), down=1.5)
     truth = run.truth
     # HTTP: every first attempt failed (503) while the app was down; events came back on a retry,
     # slash commands and clicks are not retried: never accepted
@@ -125,7 +125,7 @@ def test_another_consumer_takes_a_share_of_the_socket_mode_events(runs: list[Bot
 def test_sustained_failures_disable_http_delivery(runs: list[BothTransports]) -> None:
     scenario = build_scenario(seed=9, events=30, duration=6.0)
     rule = DisableRule(min_events=5)
-    run, cmp = play(runs, scenario=scenario, disable=rule, during=lambda r: r.app_down(5.0))
+    run, cmp = play(runs, scenario=scenario, disable=rule, down=5.0)
     http = run.truth.http
     assert http.disabled_at is not None and http.summary()["disabled"] > 0
     never = set(http.keys("disabled")) | set(http.keys("failed"))

@@ -139,13 +139,9 @@ class DualSimulator:
         items = [i for i in self.scenario if i.kind == kind]
         return [str(delivery_ids(i.kind, i.payload)["event_key"]) for i in items[every - 1 :: every]]
 
-    def go(self, *, timeout: float = 10.0, wait_for: Collection[str] = ("socket", "http")) -> bool:
-        """Start both scenario clocks at the same instant, once the Socket Mode client said hello
-        and the Request URL answered its challenge (``wait_for`` drops either wait).
-
-        Returns ``False`` if a wait timed out or the URL did not verify; the clocks start anyway,
-        so the side that is ready still plays (and the other shows what it missed).
-        """
+    def ready(self, *, timeout: float = 10.0, wait_for: Collection[str] = ("socket", "http")) -> bool:
+        """Wait until the Socket Mode client said hello and the Request URL answered its challenge
+        (``wait_for`` drops either wait); ``False`` if a wait timed out or the URL did not verify."""
         deadline = time.monotonic() + timeout
         ready = True
         if "socket" in wait_for:
@@ -154,12 +150,23 @@ class DualSimulator:
             while self.http.url_verified is None and time.monotonic() < deadline and not self.http.done:
                 time.sleep(0.01)
             ready = bool(self.http.url_verified) and ready
+        return ready
+
+    def start_clocks(self) -> None:
+        """Start both scenario clocks at this instant (idempotent): events begin to happen."""
         mono, epoch = time.monotonic(), time.time()
         self.socket.start_clock(mono, epoch)
         self.http.start_clock(mono, epoch)
-        self.started_at = epoch
+        if self.started_at is None:
+            self.started_at = epoch
+
+    def go(self, *, timeout: float = 10.0, wait_for: Collection[str] = ("socket", "http")) -> bool:
+        """:meth:`ready`, then :meth:`start_clocks` — even if a side is not ready, so the side that is
+        still plays (and the other shows what it missed). Returns what :meth:`ready` said."""
+        ready = self.ready(timeout=timeout, wait_for=wait_for)
         if not ready:
             log.warning("started the clock with a transport not ready (no Socket Mode client, or URL not verified)")
+        self.start_clocks()
         return ready
 
     def wait_done(self, timeout: float | None = None) -> bool:
