@@ -351,3 +351,26 @@ class TestShippedSamples:
         assert (har.received_at - jsonl.received_at).abs().max() < pd.Timedelta("1ms")  # HAR keeps microseconds
         assert sorted(har.signature.unique()) == ["invalid", "valid"]
         assert sum(p.stat().st_size for p in self.DATA.glob("sample_*")) < 1_000_000
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-slack" / "fixtures"
+REAL_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example signing secret
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="the shared real-Slack fixtures are not next to this checkout")
+@pytest.mark.parametrize("name", sorted(p.name for p in (REAL / "http").glob("*")) if REAL.is_dir() else [])
+def test_real_captures_compare_with_themselves_and_happened_times_stay_honest(name: str) -> None:
+    """Real Slack bodies: every event matches itself, and 'when it happened' is event_ts only when it agrees with event_time."""
+    from slacklab.compare_tables import happened
+    from slacklab.loader import load
+
+    df = load(REAL / "http" / name, REAL_SECRET).deliveries()
+    cmp = compare(df, df, labels=("first", "second"), include_rejected=True)
+    for only in (cmp.only_a, cmp.only_b):  # only what carries no id at all (a block_suggestion has none)
+        assert only["event_id"].isna().all() and only["trigger_id"].isna().all()
+    assert len(cmp.matched) == df["event_key"].nunique()
+    events = df[df["kind"] == "events_api"]
+    if len(events):
+        when = happened(events)
+        gap = (when - events["event_time"]).dt.total_seconds().dropna()
+        assert ((gap >= -2.0) & (gap <= 2.0)).all()
