@@ -13,24 +13,14 @@ plays can be captured over HTTP too, and the two compared::
 
 What it does (Slack's rules, in :mod:`slacklab.sim.http_rules`; see ``docs/http-vs-socket.md``):
 
-* first a signed ``url_verification`` challenge; if the answer does not echo
-  the challenge nothing else is sent (Slack would not save the URL);
-* each item at ``at / speed`` seconds after the clock starts (at :meth:`start`,
-  or at :meth:`start_clock` with ``hold_clock=True``), its ``event_time``
-  stamped with that moment (``event_times="wall"``, see
-  :func:`slacklab.sim.playback.stamp_times`); events as the JSON
-  ``event_callback`` body, slash commands form-encoded, interactivity as
-  ``payload=<json>``; every request signed with a fresh timestamp;
-* a delivery fails when no 2xx comes within ``timeout`` (Slack: 3 s), the
-  status is not 2xx, or the connection fails. Failed **events** are retried
-  after ``retry_delays`` simulated seconds with ``X-Slack-Retry-Num`` 1, 2, 3
-  and ``X-Slack-Retry-Reason``; ``X-Slack-No-Retry: 1`` on a non-2xx answer
-  stops the retries of that one event;
-* ``disable``: after sustained failures Slack turns event delivery off; what
-  was not delivered by then is ``disabled``;
-* ``drop`` (item indices) plays Slack never sending some items, and ``forge``
-  (index → ``invalid`` or ``stale``) an attacker posting a copy of an item with a
-  wrong signature or a 10-minute-old timestamp, beside Slack's real delivery.
+* a signed ``url_verification`` challenge first (unanswered: nothing else is sent);
+* each item at ``at / speed`` s after the clock starts (:meth:`start`, or :meth:`start_clock`
+  with ``hold_clock=True``), ``event_time`` stamped with that moment (``event_times="wall"``),
+  encoded as Slack does and signed with a fresh timestamp;
+* no 2xx within ``timeout`` (Slack: 3 s): **events** are retried after ``retry_delays`` with
+  ``X-Slack-Retry-Num``/``-Reason``, unless the answer said ``X-Slack-No-Retry: 1``;
+* ``disable``: sustained failures turn delivery off; ``drop``: items Slack never sends;
+  ``forge``: an attacker's ``invalid`` or ``stale`` copy of an item, beside Slack's delivery.
 
 Everything it did is in :attr:`HttpDelivery.truth` (an :class:`HttpTruth`).
 One scheduler thread (daemon) plus a few sender threads; :meth:`close`
