@@ -18,7 +18,7 @@ from slacklab.http.signing import verify
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery, encode_body
 from slacklab.sim.scenario import ScenarioBuilder, ScenarioItem, build_scenario
 
-from .helpers import block_action_payload, event_payload, slash_payload
+from .helpers import block_action_payload, event_payload, slash_payload, wait_until
 from .test_receiver import no_leftover_threads  # noqa: F401 - a fixture
 
 FAST = dict(speed=1000.0, timeout=0.3)  # retries after 1 ms, 60 ms, 300 ms of wall time
@@ -170,7 +170,7 @@ class TestDelivery:
         items = [ScenarioItem(at, "events_api", event_payload(f"Ev{i}")) for i, at in enumerate((0.0, 5.0, 10.0))]
         with HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as cap:
             with HttpDelivery(items, cap.url, speed=20.0, hold_clock=True, headers={"X-Extra": "1"}) as sender:
-                assert cap.wait_for(1, timeout=5) == 1 and sender.url_verified  # only the challenge
+                assert wait_until(lambda: sender.url_verified, timeout=5)  # the challenge, answered
                 time.sleep(0.2)
                 assert len(cap) == 1 and not sender.done
                 epoch = time.time()
@@ -182,7 +182,7 @@ class TestDelivery:
         for i, at in enumerate((0.0, 5.0, 10.0)):
             assert truth[f"Ev{i}"] == pytest.approx(epoch + at / 20.0)
             assert rows.loc[f"Ev{i}", "event_time"].timestamp() == int(epoch + at / 20.0)
-            assert 0 <= (rows.loc[f"Ev{i}", "received_at"].timestamp() - truth[f"Ev{i}"]) < 1.0
+            assert 0 <= (rows.loc[f"Ev{i}", "received_at"].timestamp() - truth[f"Ev{i}"]) < 2.0
         assert items[0].payload["event_time"] == 1700000000  # the items themselves are untouched
 
     def test_scenario_times_are_sent_as_given(self, no_leftover_threads) -> None:
