@@ -298,6 +298,31 @@ def _cmd_receive(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    """Send a capture's deliveries to --to again, re-signed with SLACK_SIGNING_SECRET (never an argument)."""
+    from slacklab.loader import load
+    from slacklab.replay import replay
+
+    secret = _env_secret()
+    if secret is None:
+        raise SlacklabError("replay re-signs every request: set SLACK_SIGNING_SECRET to the receiving app's secret")
+    df = load(args.file, signing_secret=secret).deliveries()
+    if args.event_type:
+        df = df[df["event_type"].isin(args.event_type)]
+    if args.limit is not None:
+        df = df.head(args.limit)
+    result = replay(
+        df,
+        args.to,
+        signing_secret=secret,
+        retry_headers=not args.strip_retry_headers,
+        speed=args.speed,
+        include_invalid=args.include_invalid,
+    )
+    out.write(repr(result) + "\n")
+    return 0 if result.failed == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slacklab",
@@ -362,6 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--duration", type=float, help="stop after this many seconds")
     rec.add_argument("--force", action="store_true", help="append to an existing log")
     rec.set_defaults(func=_cmd_receive)
+
+    rep = sub.add_parser(
+        "replay", help="send a capture's deliveries to a URL again, re-signed (secret: SLACK_SIGNING_SECRET)"
+    )
+    rep.add_argument("file", help="a journal, HAR, ngrok export or receiver log")
+    rep.add_argument("--to", required=True, help="the Request URL, e.g. http://127.0.0.1:3000/slack/events")
+    rep.add_argument("--event-type", action="append", help="only this event type (repeatable)")
+    rep.add_argument("--limit", type=int, help="at most this many deliveries")
+    rep.add_argument("--speed", type=float, help="keep the original spacing divided by this (default: at once)")
+    rep.add_argument("--strip-retry-headers", action="store_true", help="drop X-Slack-Retry-Num/-Reason")
+    rep.add_argument("--include-invalid", action="store_true", help="also replay requests whose signature failed")
+    rep.set_defaults(func=_cmd_replay)
     return parser
 
 

@@ -935,5 +935,14 @@ def explore(
         interval: the chart's bar width: ``"auto"``, ``"1s"``, ``"10s"``, ``"1min"``…
         max_rows: how many of the newest matching rows the table shows.
         refresh_every: shortest time between two redraws, in seconds.
+
+    Given a :class:`~slacklab.compare.Comparison`, returns the comparison widget
+    (:mod:`slacklab.notebook.compare_panel`) instead.
     """
+    from slacklab.compare import Comparison
+
+    if isinstance(source, Comparison):
+        from slacklab.notebook.compare_panel import compare_panel
+
+        return compare_panel(source, refresh_every=refresh_every)  # type: ignore[return-value]
     return ExplorePanel(source, interval=interval, max_rows=max_rows, refresh_every=refresh_every)
