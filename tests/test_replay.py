@@ -68,7 +68,8 @@ def test_a_replayed_har_verifies_with_the_secret_and_not_without(receiver) -> No
 
 def test_filtered_edited_and_stripped(receiver) -> None:
     df = load(HAR, SECRET).deliveries()
-    messages = df[(df["event_type"] == "message") & (df["signature"] == "valid")]
+    # plain messages: a message_changed row shows the edited message's text, not event.text
+    messages = df[(df["event_type"] == "message") & df["event_subtype"].isna() & (df["signature"] == "valid")]
     cap = receiver()
 
     def shout(payload: dict, row: pd.Series) -> dict | None:
