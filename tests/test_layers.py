@@ -41,6 +41,7 @@ LAYERS: dict[str, str] = {
     "listener": "io",
     "session": "entry",
     "cli": "entry",
+    "console": "entry",
     "__init__": "entry",
     "__main__": "entry",
     # sim/: plays Slack

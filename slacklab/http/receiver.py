@@ -359,14 +359,12 @@ class HttpReceiver:
         return reply if isinstance(reply, Reply) else None
 
     def _log_failed(self, handler: _Handler, at: float, exc: OSError, described: str) -> None:
-        """Fail closed, as the Socket Mode journal does: a request that is not on disk is not accepted.
-
-        Answering 200 would tell Slack the delivery arrived while no record of it
-        exists; 500 makes Slack retry it (up to three times), and the capture gets a
-        problem row and, once, a plain note saying what is wrong.
-        """
+        """Fail closed, as the journal does: not on disk, not accepted (500: Slack retries); say so once."""
         assert self._writer is not None
-        message = _log_failure_text(self._writer.path, exc)
+        message = (
+            f"cannot write the request log {self._writer.path} ({exc.strerror or exc}): requests are answered "
+            "500 so Slack sends them again later; free some space or fix the file, and they are kept again"
+        )
         handler._answer(500, b"slacklab could not record this request; please retry\n")
         self.capture.record_problem(at, None, f"500: {message}", described)
         if not self._log_failing:
@@ -423,13 +421,6 @@ class HttpReceiver:
             self.capture.record_delivery(parsed.row)
         else:
             self.capture.record_problem(at, None, parsed.problem or "unusable request", request.describe())
-
-
-def _log_failure_text(path: Path, exc: OSError) -> str:
-    return (
-        f"cannot write the request log {path} ({exc.strerror or exc}): requests are answered 500 "
-        "so Slack sends them again later; free some space or fix the file, and they are kept again"
-    )
 
 
 def receive_http(
