@@ -60,14 +60,8 @@ from matplotlib.figure import Figure
 
 from slacklab.export import to_csv
 from slacklab.notebook.filters import NONE_LABEL, Filters, label_counts, time_span, to_utc
-from slacklab.notebook.plots import (
-    _timeline_table,
-    assign_colors,
-    figure_png,
-    format_interval,
-    plot_timeline_counts,
-    timeline_counts,
-)
+from slacklab.notebook.plots import assign_colors, figure_png, plot_timeline_counts
+from slacklab.notebook.timeline import format_interval, timeline_counts, timeline_table
 from slacklab.notebook.refresher import REFRESH_SECONDS, Refresher, Throttle
 from slacklab.redact import mask_text
 from slacklab.table import counts_by_type
@@ -781,7 +775,7 @@ class ExplorePanel:
             type_codes = codes.codes["event_type"] if mask is None else codes.codes["event_type"][mask]
             return codes.label_counts("event_type", mask), positions[type_codes[timed]], labels
 
-        return _timeline_table(ns[timed], types, interval)
+        return timeline_table(ns[timed], types, interval)
 
     def _draw_chart(self, counts: pd.DataFrame) -> None:
         self._colors = assign_colors(counts.columns, self._colors)
