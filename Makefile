@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lab bench samples wheelhouse clean
+.PHONY: demo test lint lab bench samples wheelhouse clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "slacklab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) -m slacklab demo
 
-test: $(STAMP)
+test: lint
 	MPLBACKEND=Agg $(PY) -m pytest
+
+# The habits: lint and formatting (ruff) and types (mypy; strict on the pure core). Part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00-tour.ipynb

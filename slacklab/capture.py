@@ -147,6 +147,7 @@ class Capture:
                     retry_attempt=frame.retry_attempt,
                     retry_reason=frame.retry_reason,
                     ack_ms=ack_ms,
+                    accepts_response_payload=frame.accepts_response_payload,
                 )
             )
         elif isinstance(frame, Hello):

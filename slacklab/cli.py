@@ -73,13 +73,17 @@ def _say(out: TextIO, notes: Sequence[str]) -> None:
 
 
 def _write_outputs(capture: Capture, folder: Path, out: TextIO) -> None:
+    from matplotlib.figure import Figure
+
     from slacklab.notebook.plots import plot_event_types
 
     deliveries, events, chart = folder / "deliveries.csv", folder / "events.csv", folder / "event-types.png"
     capture.to_csv(deliveries, overwrite=False)
     capture.to_csv(events, view="events", overwrite=False)
     ax = plot_event_types(capture.deliveries())
-    ax.get_figure().savefig(chart, dpi=120, bbox_inches="tight")  # type: ignore[union-attr]
+    figure = ax.figure
+    assert isinstance(figure, Figure)  # its own figure, not a SubFigure
+    figure.savefig(chart, dpi=120, bbox_inches="tight")
     out.write(f"\n  wrote {deliveries}\n  wrote {events}\n  wrote {chart}\n")
     if capture.journal_path:
         out.write(f"  journal (raw frames, keep private): {capture.journal_path}\n")
@@ -202,14 +206,16 @@ def _cmd_simulate(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
 
     scenario = build_scenario(seed=args.seed, events=args.events, duration=args.duration)
     per_minute = args.events / args.duration * args.speed * 60.0
-    with Simulator(scenario, speed=args.speed, seed=args.seed) as sim:
+    with Simulator(scenario, speed=args.speed, seed=args.seed, local_response_urls=True) as sim:
         out.write(
             "slacklab simulator running on 127.0.0.1 (fake workspace; tokens below are not secrets).\n"
             "In another terminal:\n"
             f"  export SLACK_API_URL={sim.api_url}\n"
             f"  export SLACK_APP_TOKEN={sim.app_token}\n"
+            f"  export SLACK_BOT_TOKEN={sim.bot_token}\n"
             "  slacklab capture --duration 60\n"
             f"(about {per_minute:,.0f} events a minute at --speed {args.speed:g}; a higher --speed plays faster)\n"
+            "A Bolt app: App(client=WebClient(token=SLACK_BOT_TOKEN, base_url=SLACK_API_URL)).\n"
             "Ctrl+C to stop.\n"
         )
         out.flush()

@@ -207,7 +207,7 @@ def test_unknown_method_and_bad_request(make_sim):
     sim = make_sim([])
     client = WebClient(token=APP_TOKEN, base_url=sim.api_url, timeout=5)
     with pytest.raises(SlackApiError) as exc:
-        client.api_call("chat.postMessage")
+        client.api_call("chat.scheduleMessage")  # not simulated (chat.postMessage is: test_webapi.py)
     assert exc.value.response["error"] == "unknown_method"
     with socket.create_connection(("127.0.0.1", sim.api_port), timeout=5) as raw:
         raw.sendall(b"garbage\r\n\r\n")

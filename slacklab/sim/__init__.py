@@ -3,7 +3,9 @@
 Pure parts (no sockets, threads or clocks), tested directly:
 
 * :mod:`~slacklab.sim.workspace` – the fake workspace (users, channels) and the scenario types;
-* :mod:`~slacklab.sim.payloads` – :class:`ScenarioBuilder`, Slack's payload shapes;
+* :mod:`~slacklab.sim.payloads` – :class:`ScenarioBuilder`, Slack's payload shapes (with
+  :mod:`~slacklab.sim.payload_base`, :mod:`~slacklab.sim.payloads_app`, :mod:`~slacklab.sim.payloads_interactive`);
+* :mod:`~slacklab.sim.webapi_methods` – the Web API methods a Bolt app calls, answered from the workspace;
 * :mod:`~slacklab.sim.scenario` – :func:`build_scenario`, seeded workspace traffic;
 * :mod:`~slacklab.sim.playback` – the scenario clock (which items are due);
 * :mod:`~slacklab.sim.ledger` – the bookkeeping of what was sent and acked (the ground truth).
@@ -11,7 +13,7 @@ Pure parts (no sockets, threads or clocks), tested directly:
 I/O shells:
 
 * :mod:`~slacklab.sim.server` – :class:`Simulator`: Web API + Socket Mode server, fault knobs;
-* :mod:`~slacklab.sim.webapi` – its Web API (``apps.connections.open``);
+* :mod:`~slacklab.sim.webapi` – its Web API (``apps.connections.open`` and the methods above);
 * :mod:`~slacklab.sim.socket_mode` – its WebSocket connections;
 * :mod:`~slacklab.sim.http_sender` – :class:`HttpDelivery`: signed HTTP deliveries to a Request URL;
 * :mod:`~slacklab.sim.loopthread` – an asyncio loop in a daemon thread.

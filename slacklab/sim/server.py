@@ -56,6 +56,7 @@ from slacklab.sim.playback import Playback
 from slacklab.sim.scenario import Scenario, ScenarioItem, build_scenario
 from slacklab.sim.socket_mode import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL, ConnectionInfo, SocketServer  # noqa: F401 - still importable from here
 from slacklab.sim.webapi import WebApi
+from slacklab.sim.webapi_methods import BOT_TOKEN, SlackState, local_response_url
 
 __all__ = ["APP_TOKEN", "ConnectionInfo", "Simulator"]
 
@@ -85,10 +86,12 @@ class Simulator:
         refresh_warning, refresh_grace: simulated seconds between ``warning`` and
             ``refresh_requested``, and from there to the server closing the socket.
         ping_interval: wall seconds between the server's WebSocket pings (``None``: off).
+        local_response_urls: point ``response_url`` s at this simulator, so ``respond()`` works offline.
         start: start serving now (else call :meth:`start` or use ``with``).
     """
 
     app_token: str = APP_TOKEN
+    bot_token: str = BOT_TOKEN  # its Web API (``auth.test``, ``chat.postMessage``…) answers from ``self.web``
 
     def __init__(
         self,
@@ -105,6 +108,7 @@ class Simulator:
         refresh_warning: float = 10.0,
         refresh_grace: float = 10.0,
         ping_interval: float | None = 10.0,
+        local_response_urls: bool = False,
         start: bool = True,
     ) -> None:
         speed = math.inf if speed is None else float(speed)
@@ -127,6 +131,7 @@ class Simulator:
         self.refresh_grace = refresh_grace
         self.ping_interval = ping_interval
         self.wait_for_client = wait_for_client
+        self.local_response_urls = local_response_urls
         self.app_id = scenario.workspace.app_id
         self.api_port: int | None = None
         self.ws_port: int | None = None
@@ -143,7 +148,8 @@ class Simulator:
         self._playback = Playback(scenario, speed)
         self._released = 0
         self._done = self._playback.empty
-        self._api = WebApi(self, lock=self._lock)
+        self.web = SlackState(scenario.workspace, bot_token=self.bot_token)  # messages, views, calls, responses
+        self._api = WebApi(self, lock=self._lock, state=self.web, publish=self.add)
         self._socket = SocketServer(
             self,
             ledger=self._ledger,
@@ -280,6 +286,9 @@ class Simulator:
         return max(0.0, min(delays)) + 0.001 if delays else None
 
     def _submit(self, item: ScenarioItem, now: float) -> None:
+        self.web.observe(item)
+        if self.local_response_urls:
+            item = local_response_url(item, f"{self.api_url[:-4]}hooks/")
         f = payload_fields(item.kind, dict(item.payload))
         key = event_key(
             event_id=f.get("event_id"),
