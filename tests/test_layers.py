@@ -75,6 +75,11 @@ LAYERS: dict[str, str] = {
     "notebook.__init__": "entry",
     "notebook.filters": "ui",
     "notebook.plots": "ui",
+    "notebook.timeline": "ui",
+    "notebook.codes": "ui",
+    "notebook.views": "ui",
+    "notebook.controls": "ui",
+    "notebook.sources": "ui",
     "notebook.refresher": "ui",
     "notebook.panel": "ui",
 }

@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ NONE_LABEL = "(none)"
 SEARCH_COLUMNS = ("text", "payload")
 """The columns the free-text search looks in: the message text and the (masked) raw payload."""
 
-TimeLike = pd.Timestamp | datetime | str | float | int
+TimeLike: TypeAlias = pd.Timestamp | datetime | str | float | int
 
 
 def to_utc(value: TimeLike | None) -> pd.Timestamp | None:
@@ -202,7 +202,7 @@ def counts_from_codes(
     """
     counts = np.bincount(positions, minlength=len(labels)) if len(positions) else np.zeros(len(labels), "int64")
     present = np.flatnonzero(counts)
-    out = pd.Series(counts[present], index=pd.Index([labels[i] for i in present], dtype="object"), dtype="int64")
+    out = pd.Series(counts[present], index=pd.Index([labels[int(i)] for i in present], dtype="object"), dtype="int64")
     out = out.sort_index().sort_values(ascending=False, kind="stable")
     out.index = pd.Index(out.index, name=column, dtype="object")
     out.name = "count"
@@ -217,4 +217,6 @@ def time_span(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     first, last = received.min(), received.max()
     if pd.isna(first) or pd.isna(last):
         return None
-    return to_utc(first), to_utc(last)  # type: ignore[return-value]
+    start, end = to_utc(first), to_utc(last)
+    assert start is not None and end is not None
+    return start, end

@@ -28,6 +28,7 @@ import io
 import sys
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.colors
@@ -72,7 +73,9 @@ __all__ = [
 MIN_BINS = 12
 """A timeline is drawn at least this many intervals wide (fewer bars are centred)."""
 
-_PALETTE = tuple(matplotlib.colormaps["tab10"].colors) + tuple(matplotlib.colormaps["Set2"].colors)
+_PALETTE = tuple(cast(Any, matplotlib.colormaps["tab10"]).colors) + tuple(
+    cast(Any, matplotlib.colormaps["Set2"]).colors
+)
 _GREY = "#9e9e9e"
 
 # ----------------------------------------------------------------- helpers
@@ -83,7 +86,7 @@ def _in_notebook() -> bool:
     if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
         return False
     try:
-        name = matplotlib.get_backend(auto_select=False)  # type: ignore[call-arg]  # matplotlib >= 3.10
+        name = matplotlib.get_backend(auto_select=False)  # matplotlib >= 3.10
     except TypeError:  # pragma: no cover - older matplotlib
         name = str(matplotlib.rcParams["backend"])
     name = (name or "").lower()
@@ -149,7 +152,7 @@ def latency_ms(data: DataLike, which: str = "ack") -> pd.DataFrame:
         if ack is None and response is None:
             ms = pd.Series(np.nan, index=df.index)
         elif ack is None or response is None:
-            ms = ack if ack is not None else response  # type: ignore[assignment]
+            ms = ack if ack is not None else response
         else:
             ms = ack.fillna(response)
     elif which == "delivery":
@@ -255,7 +258,9 @@ def plot_timeline_counts(
     # One filled step patch per event type (a stack layer), its bars side by side as the
     # intervals are: the same picture as a bar per interval and type, but ~150x fewer
     # artists to draw (a million-row panel redraws several times a minute).
-    starts = mdates.date2num(counts.index.tz_convert("UTC").tz_localize(None).to_numpy())
+    starts = mdates.date2num(  # type: ignore[no-untyped-call]
+        counts.index.tz_convert("UTC").tz_localize(None).to_numpy()
+    )
     width = step / pd.Timedelta(days=1)  # matplotlib dates are in days
     edges = np.append(starts, starts[-1] + width)
     bottom = np.zeros(len(counts), dtype="int64")
@@ -263,16 +268,26 @@ def plot_timeline_counts(
         top = bottom + counts[label].to_numpy()
         # add_artist, not ax.stairs: stairs finds the data limits by walking every segment of
         # the outline in Python (~8 ms a layer); the limits are set once below instead.
-        ax.add_artist(StepPatch(top, edges, baseline=bottom, fill=True, color=palette[label], label=label, linewidth=0))
+        ax.add_artist(
+            StepPatch(
+                top,
+                edges,
+                baseline=bottom,  # type: ignore[arg-type]  # arrays work
+                fill=True,
+                color=palette[label],
+                label=label,
+                linewidth=0,
+            )
+        )
         bottom = top
     # At least MIN_BINS intervals wide, centred on the data: one bar is a bar, not the whole plot.
     pad = max(0.0, (MIN_BINS - len(counts)) * width / 2)
     ax.update_datalim([(edges[0] - pad, 0), (edges[-1] + pad, max(1, int(bottom.max())))])
     ax.autoscale_view()
     ax.xaxis_date()
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.set_xlabel("received (UTC)")
     ax.set_ylabel(f"per {format_interval(step)}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -293,7 +308,7 @@ def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes
     for name, ms in groups:
         ax.hist(
             ms,
-            bins=edges,
+            bins=edges.tolist(),
             alpha=0.7 if len(groups) > 1 else 1.0,
             label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})",
         )

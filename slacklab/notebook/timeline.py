@@ -106,7 +106,7 @@ def _utc_ns(series: pd.Series) -> np.ndarray:
     index = pd.DatetimeIndex(series.dropna())
     if index.tz is None:
         index = index.tz_localize("UTC")
-    return index.as_unit("ns").asi8
+    return np.asarray(index.as_unit("ns").asi8, dtype="int64")
 
 
 def timeline_counts(
