@@ -195,15 +195,13 @@ class ExplorePanel:
             ],
             layout=w.Layout(border="1px solid #ddd", padding="6px"),
         ).add_class("slacklab-explore")
-        if not self._source.is_capture:
-            self._status.layout.display = "none"
+        self._status.layout.display = None if self._source.is_capture else "none"
         # Pause refreshing when every view of the panel is gone (the frontend counts them).
         self.widget._view_count = 0
         self.widget.observe(self._on_views, names="_view_count")
 
     def _request(self) -> None:
-        if self._refresher is not None:
-            self._refresher.request()
+        self._refresher.request() if self._refresher is not None else None
 
     def _on_views(self, change: dict[str, Any]) -> None:
         if self._refresher is None:
