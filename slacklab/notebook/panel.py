@@ -8,8 +8,7 @@
     panel.full_df                   # the same rows with every column
     panel.set_filters(event_types=["message"], hide_retries=True)
     panel.export_csv("slacklab-out/messages.csv")
-    panel.stop()                    # stop following the capture; the panel stays usable
-    panel.close()                   # end its thread and remove it from the notebook
+    panel.stop()                    # stop following the capture (panel.close(): end its thread, remove it)
 
 The panel is a view of :class:`slacklab.notebook.filters.Filters` (the model): its
 controls (:mod:`slacklab.notebook.controls`) only say which filters are set, and
@@ -39,9 +38,8 @@ the user's widget changes can be applied while a cell runs, so the refresher's a
 the browser's writes to the controls are serialised by one lock, batched, and
 never undo a control the user just changed (see :mod:`slacklab.notebook.controls`).
 
-Re-running the cell that made a panel closes the old panel (its thread and its
-widgets) before the new one starts, so no thread is left behind; a panel whose
-every view is gone pauses until it is shown again.
+Re-running the cell that made a panel closes the old panel (thread and widgets,
+:mod:`slacklab.notebook.sources`); a panel with no view left pauses until shown again.
 """
 
 from __future__ import annotations
@@ -81,13 +79,10 @@ __all__ = ["ANY", "INTERVAL_CHOICES", "ExplorePanel", "explore"]
 
 log = logging.getLogger("slacklab.notebook.panel")
 
-CHART_SIZE = (7.0, 3.0)  # inches; the counts table sits beside the chart when the page is wide enough
+CHART_SIZE = (6.0, 3.0)  # inches; the counts table sits beside the chart when the page is wide enough
 CHART_DPI = 96
-COUNTS_WIDTH = 330  # px
+COUNTS_WIDTH = 320  # px
 _counter = itertools.count(1)
-
-
-# ------------------------------------------------------------ the panel
 
 
 class ExplorePanel:
@@ -178,10 +173,12 @@ class ExplorePanel:
         pickers = w.VBox(
             [c["channel"], c["user"], c["source"], c["search"], w.HBox([c["hide_retries"], c["interval"]])]
         )
-        # A fixed width and height: where the table sits depends on the page's width only, never on its rows.
+        # A fixed width: where the table sits depends on the page's width only, never on its rows.
         counts = w.Box(
             [self._counts_html],
-            layout=w.Layout(width=f"{COUNTS_WIDTH}px", height=f"{height:.0f}px", overflow="auto", margin="0 0 0 12px"),
+            layout=w.Layout(
+                width=f"{COUNTS_WIDTH}px", max_height=f"{height:.0f}px", overflow="auto", margin="0 0 0 8px"
+            ),
         ).add_class("slacklab-counts-box")
         self.widget = w.VBox(
             [
@@ -195,13 +192,15 @@ class ExplorePanel:
             ],
             layout=w.Layout(border="1px solid #ddd", padding="6px"),
         ).add_class("slacklab-explore")
-        self._status.layout.display = None if self._source.is_capture else "none"
+        if not self._source.is_capture:
+            self._status.layout.display = "none"
         # Pause refreshing when every view of the panel is gone (the frontend counts them).
         self.widget._view_count = 0
         self.widget.observe(self._on_views, names="_view_count")
 
     def _request(self) -> None:
-        self._refresher.request() if self._refresher is not None else None
+        if self._refresher is not None:
+            self._refresher.request()
 
     def _on_views(self, change: dict[str, Any]) -> None:
         if self._refresher is None:
@@ -270,8 +269,7 @@ class ExplorePanel:
 
     @property
     def df(self) -> pd.DataFrame:
-        """:attr:`full_df` in a compact form that reads well in a notebook: the useful columns,
-        times to the millisecond (:func:`slacklab.notebook.views.compact_frame`). Every row, not only those shown."""
+        """:attr:`full_df`, compact for reading: useful columns, times in ms (:func:`~.views.compact_frame`)."""
         return compact_frame(self.full_df)
 
     def export_csv(self, path: str | Path | None = None, *, overwrite: bool = True) -> Path:
@@ -286,6 +284,8 @@ class ExplorePanel:
             try:
                 self._redraw()
                 self.last_error = None
+                if self._choices_pending:  # the user was busy with a control: new choices come on a later tick
+                    self._request()
             except Exception as exc:
                 self.last_error = mask_text(f"{type(exc).__name__}: {exc}")
                 log.exception("slacklab panel redraw failed")
@@ -305,8 +305,7 @@ class ExplorePanel:
                 self._stop_following()  # nothing more will arrive
 
     @staticmethod
-    def _set(widget: w.Widget, name: str, value: Any) -> None:
-        """Set a widget trait only when it changes (every change is a message to the browser)."""
+    def _set(widget: w.Widget, name: str, value: Any) -> None:  # only on change: each is a message
         if getattr(widget, name) != value:
             setattr(widget, name, value)
 

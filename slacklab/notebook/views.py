@@ -132,19 +132,21 @@ def rows_html(df: pd.DataFrame, max_rows: int, total: int | None = None) -> str:
 
 
 def counts_html(counts: pd.DataFrame) -> str:
+    """The counts table (:func:`slacklab.table.counts_by_type`), narrow enough to sit beside the chart."""
     if counts.empty:
         return "<div class='slacklab-counts'><i>no deliveries</i></div>"
-    pad = "padding:0 6px"
+    pad = "padding:0 4px"
     head = "".join(
         f"<th style='{pad};text-align:{a}'>{h}</th>"
         for h, a in (("event type", "left"), ("deliveries", "right"), ("events", "right"), ("retries", "right"))
     )
     body = "".join(
-        f"<tr><td style='{pad}'>{cell(t, 40)}</td><td style='{pad}' align='right'>{r.deliveries:,}</td>"
+        f"<tr><td style='{pad}'>{cell(t, 24)}</td><td style='{pad}' align='right'>{r.deliveries:,}</td>"
         f"<td style='{pad}' align='right'>{r.events:,}</td><td style='{pad}' align='right'>{r.retries:,}</td></tr>"
         for t, r in counts.iterrows()
     )
-    return f"<div class='slacklab-counts'><table style='{TABLE_STYLE}'><tr>{head}</tr>{body}</table></div>"
+    style = TABLE_STYLE.replace("font-size:12px", "font-size:11px")
+    return f"<div class='slacklab-counts'><table style='{style}'><tr>{head}</tr>{body}</table></div>"
 
 
 def nice_step(span: float) -> float:
