@@ -423,6 +423,23 @@ def test_comparison_reports(tmp_path: Path) -> None:
         except ValueError:
             continue
         assert_clean(f"comparison {table} CSV", path.read_text())
+    # the command line: what it prints, what it writes, and its one-line errors
+    import io
+    from contextlib import redirect_stderr
+
+    from slacklab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, redirect_stderr(err):
+        mp.setenv("SLACK_SIGNING_SECRET", SIGNING)
+        assert main(["compare", str(journal), str(log), "--out", str(tmp_path / "cli.html")], out=out) == 0
+        assert main(["export", str(log), str(tmp_path / "cli.csv"), "--view", "events"], out=out) == 0
+        assert main(["export", str(journal), str(tmp_path / "cli.csv")], out=out) == 2  # exists: one line
+        mp.setenv("SLACK_APP_TOKEN", BOT)
+        assert main(["capture", "--out", str(tmp_path / "never.csv")], out=out) == 2  # not an xapp- token
+    assert "signatures checked" in out.getvalue() and err.getvalue().count("\n") == 2
+    assert_clean("CLI output", out.getvalue() + err.getvalue())
+    assert_clean("CLI report", (tmp_path / "cli.html").read_text() + (tmp_path / "cli.csv").read_text())
 
 
 def test_bad_arguments_never_echo_secrets(tmp_path: Path) -> None:
