@@ -148,6 +148,7 @@ class Capture:
                     retry_reason=frame.retry_reason,
                     ack_ms=ack_ms,
                     accepts_response_payload=frame.accepts_response_payload,
+                    replayed=True if frame.replayed else None,
                 )
             )
         elif isinstance(frame, Hello):

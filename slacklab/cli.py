@@ -8,6 +8,7 @@ Subcommands::
     slacklab export IN OUT.csv    a journal or HTTP log → safe CSV
     slacklab compare A B          compare two captures (Socket Mode journal, HTTP log)
     slacklab receive              a local HTTP Events API endpoint that records every request
+    slacklab replay FILE --to URL send a capture's deliveries to a URL again, re-signed
 
 Every command prints where its files went, and checks output paths before it
 starts. Output files are never overwritten unless ``--force`` is given. Tokens
@@ -18,8 +19,8 @@ traceback (``--debug`` shows it); Ctrl+C stops cleanly and keeps what was captur
 Exit codes: 0 done, 1 the demo lost events, 2 an error (bad arguments, files,
 the capture failed or gave up), 130 stopped with Ctrl+C.
 
-Adding a subcommand: write ``_cmd_name(args, out, ctrl_c) -> int`` and a
-``_parser_name(sub)`` that registers it; list the latter in :data:`_PARSERS`.
+Adding a subcommand: write ``_cmd_name(args, out, ctrl_c) -> int`` here (listed
+in ``_COMMANDS``) and its arguments as ``add_name`` in :mod:`slacklab.cli_args`.
 """
 
 from __future__ import annotations
@@ -30,38 +31,32 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from slacklab.capture import Capture
+from slacklab.cli_args import build_parser
 from slacklab.console import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     GAVE_UP,
     INTERRUPTED,
     CtrlC,
-    Parser,
     Progress,
     check_output_file,
     check_output_folder,
     describe_error,
     new_folder,
-    number,
-    port,
     run_until,
     signature_line,
     summary_table,
-    two_labels,
 )
 from slacklab.errors import SlacklabError
 from slacklab.redact import mask_text
 
 __all__ = ["build_parser", "main"]
-
-GIVE_UP_SECONDS = 180.0
-"""Default of ``capture --give-up-after``: this long without any connection to Slack ends the capture."""
 
 
 # ------------------------------------------------------------------ shared steps
@@ -298,138 +293,50 @@ def _cmd_receive(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
     return EXIT_INTERRUPTED if reason == INTERRUPTED else 0
 
 
-# ------------------------------------------------------------------ arguments
+def _cmd_replay(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
+    """Send a capture's deliveries to --to again, re-signed with SLACK_SIGNING_SECRET (never an argument)."""
+    from slacklab.loader import load
+    from slacklab.replay import replay
 
-
-_COUNT = number(int, low=0, what="a whole number")
-_SECONDS = number(float, low=0, what="a number of seconds")
-_SECONDS_OR_ZERO = number(float, low=0, inclusive=True, what="a number of seconds")
-_SPEED = number(float, low=0, what="a speed (simulated seconds per real second)")
-
-
-_SEED_HELP = "scenario seed: the same seed plays the same events (default 0)"
-
-
-def _parser_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    demo = sub.add_parser("demo", parents=[common], help="offline demo: simulated Slack → capture → CSV + chart")
-    demo.add_argument("--events", type=_COUNT, default=300, help="events in the scenario (default 300)")
-    demo.add_argument("--duration", type=_SECONDS, default=600.0, help="simulated seconds (default 600)")
-    demo.add_argument("--speed", type=_SPEED, default=60.0, help="simulated seconds per real second (default 60)")
-    demo.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
-    demo.add_argument("--out", default="slacklab-out", help="output folder (a new subfolder per run)")
-    demo.add_argument("--timeout", type=_SECONDS, default=120.0, help="give up after this many real seconds")
-    demo.set_defaults(func=_cmd_demo)
-
-
-def _parser_capture(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    cap = sub.add_parser(
-        "capture", parents=[common], help="capture real Slack (SLACK_APP_TOKEN) or --simulate, then write CSV"
+    secret = _env("SLACK_SIGNING_SECRET")
+    if secret is None:
+        raise SlacklabError("replay re-signs every request: set SLACK_SIGNING_SECRET to the receiving app's secret")
+    df = load(args.file, signing_secret=secret).deliveries()
+    if args.event_type:
+        df = df[df["event_type"].isin(args.event_type)]
+    if args.limit is not None:
+        df = df.head(args.limit)
+    result = replay(
+        df,
+        args.to,
+        signing_secret=secret,
+        retry_headers=not args.strip_retry_headers,
+        speed=args.speed,
+        include_invalid=args.include_invalid,
     )
-    cap.add_argument("--simulate", action="store_true", help="capture the built-in simulator instead of Slack")
-    cap.add_argument("--count", type=_COUNT, help="stop after this many deliveries")
-    cap.add_argument("--duration", type=_SECONDS, help="stop after this many seconds")
-    cap.add_argument("--out", default="capture.csv", help="CSV file to write (default capture.csv)")
-    cap.add_argument(
-        "--view",
-        choices=["deliveries", "events"],
-        default="deliveries",
-        help="deliveries: one row per arrival, retries included (default); events: one row per event",
-    )
-    cap.add_argument("--journal", help="also journal raw frames here (JSON Lines, mode 0600)")
-    cap.add_argument("--speed", type=_SPEED, default=10.0, help="simulator speed (with --simulate; default 10)")
-    cap.add_argument(
-        "--give-up-after",
-        type=_SECONDS_OR_ZERO,
-        default=GIVE_UP_SECONDS,
-        metavar="SECONDS",
-        help=f"stop with an error after this long without a connection to Slack (default {GIVE_UP_SECONDS:g}; 0: never)",
-    )
-    cap.add_argument("--force", action="store_true", help="overwrite existing output files")
-    cap.set_defaults(func=_cmd_capture)
+    out.write(repr(result) + "\n")
+    return 0 if result.failed == 0 else 1
 
 
-def _parser_simulate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    sim = sub.add_parser(
-        "simulate", parents=[common], help="serve the simulator; prints SLACK_API_URL and a fake SLACK_APP_TOKEN"
-    )
-    sim.add_argument("--events", type=_COUNT, default=1000, help="events in the scenario (default 1000)")
-    sim.add_argument("--duration", type=_SECONDS, default=3600.0, help="simulated seconds (default 3600)")
-    sim.add_argument("--speed", type=_SPEED, default=1.0, help="simulated seconds per real second (default 1)")
-    sim.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
-    sim.add_argument("--serve-for", type=_SECONDS, help="stop after this many seconds (default: until Ctrl+C)")
-    sim.set_defaults(func=_cmd_simulate)
-
-
-def _parser_export(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    exp = sub.add_parser("export", parents=[common], help="a journal or HTTP log → safe CSV")
-    exp.add_argument("input", help="a slacklab journal (.jsonl), HAR, ngrok export or receiver log")
-    exp.add_argument("output", help="CSV file to write")
-    exp.add_argument(
-        "--view", choices=["deliveries", "events"], default="deliveries", help="one row per delivery or per event"
-    )
-    exp.add_argument("--columns", help="comma-separated columns, in order (default: all)")
-    exp.add_argument("--force", action="store_true", help="overwrite the output file")
-    exp.set_defaults(func=_cmd_export)
-
-
-def _parser_compare(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    cmp_ = sub.add_parser(
-        "compare", parents=[common], help="compare two captures (journal, HAR, ngrok export, receiver log)"
-    )
-    cmp_.add_argument("a", help="first capture, e.g. a Socket Mode journal")
-    cmp_.add_argument("b", help="second capture, e.g. an HTTP log (signatures checked with SLACK_SIGNING_SECRET)")
-    cmp_.add_argument("--labels", type=two_labels, help="names for the two sides, e.g. socket,http")
-    cmp_.add_argument("--include-rejected", action="store_true", help="keep requests that failed signature checks")
-    cmp_.add_argument("--out", help="write the line-up as .csv, or a full report as .html")
-    cmp_.add_argument("--force", action="store_true", help="overwrite the output file")
-    cmp_.set_defaults(func=_cmd_compare)
-
-
-def _parser_receive(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    rec = sub.add_parser(
-        "receive",
-        parents=[common],
-        help="a local HTTP endpoint for Slack's deliveries (signatures: SLACK_SIGNING_SECRET)",
-    )
-    rec.add_argument("--port", type=port, default=3000, help="port to listen on (default 3000; 0 picks a free one)")
-    rec.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; a tunnel forwards to it)")
-    rec.add_argument("--path", default="/slack/events", help="the Request URL's path (default /slack/events)")
-    rec.add_argument("--log", help="record raw requests here (JSON Lines, mode 0600)")
-    rec.add_argument("--max-body", type=_COUNT, default=1_000_000, help="refuse larger bodies with 413")
-    rec.add_argument("--count", type=_COUNT, help="stop after this many deliveries")
-    rec.add_argument("--duration", type=_SECONDS, help="stop after this many seconds")
-    rec.add_argument("--force", action="store_true", help="append to an existing log")
-    rec.set_defaults(func=_cmd_receive)
-
-
-_PARSERS = (_parser_demo, _parser_capture, _parser_simulate, _parser_export, _parser_compare, _parser_receive)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand (``--help`` texts live here)."""
-    parser = Parser(
-        prog="slacklab",
-        description="Listen to Slack's Events API and explore what arrives (offline simulator included).",
-        epilog="Exit codes: 0 done, 1 the demo lost events, 2 an error, 130 stopped with Ctrl+C.",
-    )
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _PARSERS:
-        register(sub, common)
-    return parser
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, CtrlC], int]] = {
+    "demo": _cmd_demo,
+    "capture": _cmd_capture,
+    "simulate": _cmd_simulate,
+    "export": _cmd_export,
+    "compare": _cmd_compare,
+    "receive": _cmd_receive,
+    "replay": _cmd_replay,
+}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the CLI; returns the exit code (0 done, 1 demo mismatch, 2 error, 130 Ctrl+C)."""
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    command = _COMMANDS[args.command]
     try:
         with CtrlC() as ctrl_c:
-            return int(args.func(args, out, ctrl_c))
+            return int(command(args, out, ctrl_c))
     except KeyboardInterrupt:  # a second Ctrl+C, or one during a command that does not wait
         if args.debug:
             raise

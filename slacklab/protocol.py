@@ -79,6 +79,8 @@ class Envelope:
     accepts_response_payload: bool = False
     retry_attempt: int = 0
     retry_reason: str = ""
+    replayed: bool = False
+    """``"slacklab_replay": true`` in the envelope: sent again by ``slacklab.replay``, not by Slack."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ def parse_frame(text: str | bytes) -> Frame:
             accepts_response_payload=data.get("accepts_response_payload") is True,
             retry_attempt=retry if retry is not None and retry >= 0 else 0,
             retry_reason=_str_or_none(data.get("retry_reason")) or "",
+            replayed=data.get("slacklab_replay") is True,
         )
     debug = data.get("debug_info")
     debug = debug if isinstance(debug, dict) else {}

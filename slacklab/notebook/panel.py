@@ -88,12 +88,9 @@ _counter = itertools.count(1)
 class ExplorePanel:
     """Filters, counts, a timeline chart and the newest rows of a capture or DataFrame.
 
-    Build one with :func:`explore`. Read :attr:`df` for the filtered rows
-    (compact) or :attr:`full_df` (every column), :attr:`filters` for the current
-    :class:`~slacklab.notebook.filters.Filters`; change them with
-    :meth:`set_filters` or the controls; :meth:`refresh` redraws now;
-    :meth:`stop` stops following a live capture (the panel stays usable);
-    :meth:`close` ends its thread and removes the widgets.
+    Build one with :func:`explore`. Read :attr:`df` (compact) or :attr:`full_df`,
+    :attr:`filters`; change them with :meth:`set_filters` or the controls; :meth:`refresh`
+    redraws now; :meth:`stop` stops following a live capture; :meth:`close` ends it.
 
     Attributes:
         widget: the ipywidgets box shown in the notebook.
@@ -400,8 +397,7 @@ class ExplorePanel:
         bundle: Any = self.widget._repr_mimebundle_(**kwargs)
         if isinstance(bundle, dict):
             bundle["text/plain"] = repr(self)
-            return bundle
-        return None
+        return bundle if isinstance(bundle, dict) else None
 
     def __repr__(self) -> str:
         filters = self.filters
@@ -435,7 +431,7 @@ def explore(
     a live capture it refreshes by itself while events arrive (at most every
     ``refresh_every`` seconds). Then read ``panel.df`` in the next cell, or
     press *Export CSV*; call ``panel.stop()`` when done. Re-running the cell
-    closes the panel the earlier run made.
+    closes the panel the earlier run made. A :class:`~slacklab.compare.Comparison` gets its own widget.
 
     Args:
         source: ``slacklab.listen(...)``, ``slacklab.load(path)``, an HTTP log capture, or a DataFrame.
@@ -443,6 +439,11 @@ def explore(
         max_rows: how many of the newest matching rows the table shows.
         refresh_every: shortest time between two redraws, in seconds.
     """
+    from slacklab.compare import Comparison
+    from slacklab.notebook.compare_panel import compare_panel
+
+    if isinstance(source, Comparison):  # the comparison widget instead
+        return compare_panel(source, refresh_every=refresh_every)  # type: ignore[return-value]
     cell = current_cell()
     panel = ExplorePanel(source, interval=interval, max_rows=max_rows, refresh_every=refresh_every)
     adopt(panel, cell)

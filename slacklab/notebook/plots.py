@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from matplotlib.ticker import MaxNLocator
 
+from slacklab.compare_report import side_colours
 from slacklab.notebook.filters import NONE_LABEL, label_counts
 from slacklab.notebook.timeline import (
     INTERVALS,
@@ -337,7 +338,11 @@ def plot_comparison(
     rows = counts.iloc[::-1]
     y = np.arange(len(rows))
     height = 0.4
-    for offset, label, color in ((height / 2, labels[0], _PALETTE[0]), (-height / 2, labels[1], _PALETTE[1])):
+    colours = side_colours(labels)  # the comparison's colour map: Socket Mode and HTTP keep their colours
+    for offset, label, color in (
+        (height / 2, labels[0], colours[labels[0]]),
+        (-height / 2, labels[1], colours[labels[1]]),
+    ):
         bars = ax.barh(y + offset, rows[label].to_numpy(), height=height, label=label, color=color)
         ax.bar_label(bars, padding=2, fontsize="x-small")
     ax.set_yticks(y, list(rows.index))
