@@ -19,6 +19,16 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# What the kernel reports and JupyterLab writes on opening, so an opened notebook has nothing new to
+# save; all but the Python version, which differs per machine (the git filter drops it: `make hooks`).
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
 NAV_MARK = "<!-- slacklab-nav -->"
 
 
@@ -56,7 +66,7 @@ def build(
     cells = [*nb.cells, ("markdown", f"{NAV_MARK}\n---\n" + " · ".join(parts))]
     stem = Path(nb.path).stem.split("-")[0]
     out = nbformat.v4.new_notebook()
-    out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     for number, (kind, source) in enumerate(cells):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         cell = make(source)
@@ -421,10 +431,14 @@ live.md("""
 ## The rows behind the panel
 
 `panel.df` holds every row that passes the panel's filters right now (the table shows only the newest
-ones). Change a filter above and run this cell again.
+ones), in a compact form: the useful columns, times to the millisecond. `panel.full_df` has the same
+rows with every column (ids, the masked raw `payload`…). Change a filter above and run this cell again.
 """)
 live.code("""
 panel.df.tail()
+""")
+live.code("""
+panel.full_df.columns.tolist()
 """)
 live.code("""
 panel.filters

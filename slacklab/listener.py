@@ -56,7 +56,7 @@ from slacklab.protocol import (
     decide_api_error,
     describe_close,
 )
-from slacklab.redact import mask_text
+from slacklab.redact import install_log_filter, mask_text
 
 __all__ = ["DEFAULT_API_URL", "Listener", "check_app_token", "open_connection_url"]
 
@@ -256,6 +256,7 @@ class Listener:
                 "take a share of this app's events."
             )
             log.info("stopped the previous listener for the same app token")
+        install_log_filter()  # websockets and slack_sdk log the ticket URL at DEBUG
         if self.journal_path is not None:
             self._journal = JournalWriter(self.journal_path)
         self.capture.set_state("connecting", f"connecting to {self._api_host()}")
