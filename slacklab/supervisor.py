@@ -5,6 +5,7 @@
 answered, a timer that fired, a stop request), each with ``now`` from a
 monotonic clock, and returns the :data:`Command` values to carry out (open a
 connection, connect a WebSocket, close one, change the capture's state, stop).
+The events and commands are in :mod:`slacklab.supervision` (re-exported here).
 It touches no socket, thread, clock or random generator: the jitter comes in as
 a ``uniform()`` function, time as ``now``. The listener (:mod:`slacklab.listener`)
 is the thin shell that does the I/O; the tests drive every rule directly.
@@ -41,11 +42,36 @@ Use::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from slacklab.protocol import Action, backoff_delays, decide_api_error, decide_connection_lost, decide_disconnect
+from slacklab.supervision import (
+    ApiAnswered,
+    ApiFailed,
+    ApiUnreachable,
+    CancelOpen,
+    Close,
+    Closed,
+    Command,
+    Connect,
+    Connected,
+    ConnectFailed,
+    DisconnectReceived,
+    Event,
+    Fatal,
+    Finish,
+    HelloReceived,
+    Note,
+    OpenConnection,
+    Phase,
+    PingTimeout,
+    SetStatus,
+    Start,
+    Status,
+    StopRequested,
+    TimerFired,
+)
 
 __all__ = [
     "MAX_CONNECTIONS",
@@ -79,206 +105,6 @@ __all__ = [
 MAX_CONNECTIONS = 10
 """Slack allows an app at most 10 open Socket Mode connections."""
 
-
-class Status(Enum):
-    """The capture's state while the supervisor runs (the values are :attr:`Capture.state` strings)."""
-
-    CONNECTING = "connecting"
-    LISTENING = "listening"
-    RECONNECTING = "reconnecting"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-class Phase(Enum):
-    """One connection's lifecycle, as the supervisor tracks it."""
-
-    OPENING = "opening"
-    """``apps.connections.open`` or the WebSocket handshake is under way."""
-    AWAITING_HELLO = "awaiting_hello"
-    LIVE = "live"
-    RETIRING = "retiring"
-    """Slack asked for a refresh: still read and acked until Slack closes it or it drains."""
-    CLOSING = "closing"
-    """We asked it to close; :class:`Closed` follows."""
-
-
-# ------------------------------------------------------------------ events
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Begin: open the first connection."""
-
-
-@dataclass(frozen=True, slots=True)
-class ApiAnswered:
-    """``apps.connections.open`` returned a WebSocket URL for ``conn``."""
-
-    conn: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class ApiFailed:
-    """``apps.connections.open`` answered ``ok: false`` with Slack's ``error`` code."""
-
-    conn: str
-    error: str
-    retry_after: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiUnreachable:
-    """``apps.connections.open`` got no answer; ``problem`` in plain words."""
-
-    conn: str
-    problem: str
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """The WebSocket handshake of ``conn`` succeeded; its frames are being read."""
-
-    conn: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectFailed:
-    """The WebSocket handshake of ``conn`` failed; ``problem`` in plain words."""
-
-    conn: str
-    problem: str
-
-
-@dataclass(frozen=True, slots=True)
-class HelloReceived:
-    """Slack greeted ``conn``: it is live."""
-
-    conn: str
-    num_connections: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DisconnectReceived:
-    """Slack sent a ``disconnect`` frame with ``reason`` on ``conn``."""
-
-    conn: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The socket of ``conn`` is gone (``code``/``reason`` from the close frame, ``why`` in plain words)."""
-
-    conn: str
-    code: int | None = None
-    reason: str = ""
-    why: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PingTimeout:
-    """No pong came back on ``conn`` in time: treat it as lost now."""
-
-    conn: str
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    """:attr:`Supervisor.wake_at` passed. ``last_frame`` maps connections to the ``now`` of their last frame."""
-
-    last_frame: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StopRequested:
-    """Stop: close everything, then :class:`Finish`."""
-
-    explanation: str = "stopped by the user"
-
-
-@dataclass(frozen=True, slots=True)
-class Fatal:
-    """Something that no reconnect fixes (a journal that cannot be written): stop as ``failed``."""
-
-    explanation: str
-
-
-Event = (
-    Start
-    | ApiAnswered
-    | ApiFailed
-    | ApiUnreachable
-    | Connected
-    | ConnectFailed
-    | HelloReceived
-    | DisconnectReceived
-    | Closed
-    | PingTimeout
-    | TimerFired
-    | StopRequested
-    | Fatal
-)
-
-
-# ---------------------------------------------------------------- commands
-
-
-@dataclass(frozen=True, slots=True)
-class OpenConnection:
-    """Call ``apps.connections.open`` for the new connection ``conn``; report :class:`ApiAnswered`/... ."""
-
-    conn: str
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    """Open the WebSocket of ``conn`` at ``url``; report :class:`Connected` or :class:`ConnectFailed`."""
-
-    conn: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOpen:
-    """Abandon the open attempt of ``conn`` (API call or handshake); nothing is reported back."""
-
-    conn: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close ``conn`` (``why`` in plain words); report :class:`Closed` once it is gone."""
-
-    conn: str
-    why: str
-
-
-@dataclass(frozen=True, slots=True)
-class SetStatus:
-    """Show this state and detail on the capture."""
-
-    status: Status
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Tell the user (capture notes)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """Nothing is open any more: end with this state and explanation."""
-
-    status: Status
-    explanation: str
-
-
-Command = OpenConnection | Connect | CancelOpen | Close | SetStatus | Note | Finish
 
 ANOTHER_CONSUMER_NOTE = (
     "Slack reports {n} open connections for this app: another consumer (often the app's own bot, "
@@ -339,7 +165,6 @@ class Supervisor:
         self._backoff: Iterator[float] = backoff_delays(uniform)
         self._open_at: float | None = None
         self._down_since: float | None = None
-        self._ever_live = False
         self._noted_other_consumer = False
         self._last_frame: dict[str, float] = {}
 
@@ -454,7 +279,6 @@ class Supervisor:
         if conn is None or conn.phase not in (Phase.AWAITING_HELLO, Phase.OPENING):
             return  # a repeated hello, or one on a connection we are leaving
         conn.phase, conn.since = Phase.LIVE, now
-        self._ever_live = True
         self._backoff = backoff_delays(self._uniform)
         self._open_at = None
         self.last_error = ""
@@ -536,8 +360,7 @@ class Supervisor:
         if self._open_at is not None and now >= self._open_at and self.count() < self.limit:
             self._open(now, out)
         if not healthy and self.last_error:
-            status = Status.RECONNECTING if self._ever_live or self.status is Status.RECONNECTING else self.status
-            self._set(out, status, self._waiting_detail(now))
+            self._set(out, Status.RECONNECTING, self._waiting_detail(now))
 
     def _drain_deadline(self, conn: _Conn) -> float:
         assert conn.retired_at is not None

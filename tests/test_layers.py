@@ -30,6 +30,8 @@ LAYERS: dict[str, str] = {
     # the capture side, at the top
     "errors": "core",
     "protocol": "core",
+    "supervisor": "core",
+    "supervision": "core",
     "redact": "data",
     "schema": "data",
     "table": "data",
@@ -39,6 +41,7 @@ LAYERS: dict[str, str] = {
     "compare": "data",
     "loader": "data",
     "listener": "io",
+    "connection": "io",
     "session": "entry",
     "cli": "entry",
     "__init__": "entry",

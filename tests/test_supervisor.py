@@ -173,7 +173,7 @@ def test_give_up_after_stops_as_failed_naming_the_last_error() -> None:
     s.handle(0.0, Start())
     s.handle(0.1, ApiUnreachable("c1", "ConnectionRefusedError"))
     assert "cannot reach the Web API at slack.test: ConnectionRefusedError" in s.detail
-    assert s.status is Status.CONNECTING  # never connected yet
+    assert s.status is Status.RECONNECTING
     t = 0.1
     while not s.finished:
         t = s.wake_at  # type: ignore[assignment]
