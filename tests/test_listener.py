@@ -264,7 +264,8 @@ def test_refresh_hand_overs_drain_with_zero_retries_and_the_journal_equals_the_l
     scenario = build_scenario(seed=13, events=3000, duration=300.0)
     options = {"refresh_interval": 12.0, "refresh_warning": 3.0}
     with Simulator(scenario, speed=40, seed=13, **options) as sim:
-        listener = Listener(sim.app_token, api_url=sim.api_url, journal=tmp_path / "j.jsonl", **FAST)
+        # pings every 5 s: a 0.5 s pong deadline could drop a connection on a loaded machine
+        listener = Listener(sim.app_token, api_url=sim.api_url, journal=tmp_path / "j.jsonl", seed=1)
         capture = listener.start()
         assert sim.wait_done(timeout=60)
         assert capture.wait_for(3000, events=True, timeout=15) == 3000
@@ -281,7 +282,9 @@ def test_refresh_hand_overs_drain_with_zero_retries_and_the_journal_equals_the_l
         rows = df[df["connection"] == old.connection]
         overlapped += bool(len(rows) and rows["received_at"].max() > new.hello_at)
     assert overlapped >= 10
-    assert all("refresh_requested" in reason for reason in conns["close_reason"].iloc[:-1])
+    # every connection not closed by our stop (one or two, if a hand-over was under way) ended by a refresh
+    reasons = [r for r in conns["close_reason"] if "listener stopped" not in r]
+    assert len(reasons) >= len(conns) - 2 and all("refresh_requested" in r for r in reasons), reasons
     reloaded = slacklab.load(tmp_path / "j.jsonl")
     live = df.sort_values("envelope_id", ignore_index=True)
     pd.testing.assert_frame_equal(reloaded.df.sort_values("envelope_id", ignore_index=True), live)
