@@ -282,9 +282,9 @@ def test_refresh_hand_overs_drain_with_zero_retries_and_the_journal_equals_the_l
         rows = df[df["connection"] == old.connection]
         overlapped += bool(len(rows) and rows["received_at"].max() > new.hello_at)
     assert overlapped >= 10
-    # every connection not closed by our stop (one or two, if a hand-over was under way) ended by a refresh
+    # every connection not closed by our stop (up to three open at once: refreshed, warned, new) ended by a refresh
     reasons = [r for r in conns["close_reason"] if "listener stopped" not in r]
-    assert len(reasons) >= len(conns) - 2 and all("refresh_requested" in r for r in reasons), reasons
+    assert len(reasons) >= len(conns) - 3 and all("refresh_requested" in r for r in reasons), reasons
     reloaded = slacklab.load(tmp_path / "j.jsonl")
     live = df.sort_values("envelope_id", ignore_index=True)
     pd.testing.assert_frame_equal(reloaded.df.sort_values("envelope_id", ignore_index=True), live)
