@@ -18,9 +18,11 @@ The rules (facts behind them: ``docs/slack-protocol.md``):
   connection: a replacement is opened at once, make-before-break, and the old
   one is **drained**: still read and acked, because Slack spreads envelopes over
   every open connection and keeps using a warned one until ``refresh_requested``.
-  Slack closes it itself; we close it only once a replacement is live and the old
-  one has been quiet for ``drain_timeout`` seconds (closing earlier turns frames
-  in flight into retries);
+  We close it only once the replacement is live *and* Slack has sent
+  ``refresh_requested`` there (it sends nothing after it, and everything sent
+  before it was read and acked first: one ordered stream), or, when Slack never
+  sends it, once the connection has been quiet for ``drain_timeout`` seconds.
+  Closing a warned connection earlier turns its frames in flight into retries;
 * ``too_many_websockets``: close that connection first, back off, reconnect;
   never more than ``limit`` (Slack: 10) connections at once;
 * a socket lost (closed, no pong) or an open attempt that failed: reconnect with
@@ -131,8 +133,8 @@ class Supervisor:
         uniform: returns floats in [0, 1) for the backoff jitter (``random.Random(seed).random``).
         api_host: named in plain-words details ("cannot reach the Web API at ...").
         limit: connections allowed at once (Slack: 10).
-        drain_timeout: seconds a retiring connection must be quiet, once its
-            replacement is live, before we close it ourselves.
+        drain_timeout: seconds a warned connection (no ``refresh_requested`` yet) must
+            be quiet, once its replacement is live, before we close it ourselves.
         give_up_after: seconds without a working connection after which to stop as
             ``failed`` (``None``: retry for ever).
     """
@@ -194,7 +196,11 @@ class Supervisor:
         if self._open_at is not None and self.count() < self.limit:
             times.append(self._open_at)
         if self.count(Phase.LIVE):
-            times.extend(self._drain_deadline(c) for c in self.conns.values() if c.phase is Phase.RETIRING)
+            times.extend(
+                self._drain_deadline(c)
+                for c in self.conns.values()
+                if c.phase is Phase.RETIRING and not c.refresh_requested
+            )
         if self.give_up_after is not None and self._down_since is not None:
             times.append(self._down_since + self.give_up_after)
         return min(times) if times else None
@@ -328,8 +334,7 @@ class Supervisor:
     # ------------------------------------------------------------ helpers
 
     def _settle(self, now: float, out: list[Command], *, drain: bool) -> None:
-        """After every event: finish a stop, give up, drain (on timers, which bring fresh
-        last-frame times), keep one connection coming."""
+        """After every event: finish a stop, give up, close drained connections, keep one coming."""
         healthy = self.count(Phase.LIVE, Phase.RETIRING) > 0
         if self.stopping is None:
             if healthy:
@@ -350,11 +355,16 @@ class Supervisor:
                 self.finished = True
                 out.append(Finish(self.stopping.status, self.stopping.explanation))
             return
-        if drain and self.count(Phase.LIVE):
+        if self.count(Phase.LIVE):
             for conn in list(self.conns.values()):
-                if conn.phase is Phase.RETIRING and now >= self._drain_deadline(conn):
+                if conn.phase is not Phase.RETIRING:
+                    continue
+                if conn.refresh_requested:  # nothing more will come on it, and all before was acked
                     conn.phase = Phase.CLOSING
-                    out.append(Close(conn.id, f"drained: quiet for {self.drain_timeout:g} s after the refresh"))
+                    out.append(Close(conn.id, "drained: refresh_requested, replacement live"))
+                elif drain and now >= self._drain_deadline(conn):  # timers bring fresh last-frame times
+                    conn.phase = Phase.CLOSING
+                    out.append(Close(conn.id, f"drained: quiet for {self.drain_timeout:g} s after a warning"))
         if not self.count(Phase.OPENING, Phase.AWAITING_HELLO, Phase.LIVE) and self._open_at is None:
             self._schedule(now, None, self.last_error or "connection lost")
         if self._open_at is not None and now >= self._open_at and self.count() < self.limit:

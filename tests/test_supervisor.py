@@ -76,24 +76,44 @@ def test_start_opens_one_connection_and_hello_means_listening() -> None:
     assert s.wake_at is None
 
 
-@pytest.mark.parametrize("first", ["warning", "refresh_requested", "some_new_reason"])
-def test_refresh_is_make_before_break_and_the_old_connection_drains(first: str) -> None:
+@pytest.mark.parametrize("first", ["warning", "some_new_reason"])
+def test_a_warned_connection_is_drained_until_refresh_requested(first: str) -> None:
     s = sup(drain_timeout=5.0)
     old = live(s)
     out = s.handle(10.0, DisconnectReceived(old, first))
     assert out == [OpenConnection("c2")]  # at once, no backoff
     assert s.conns[old].phase is Phase.RETIRING
-    assert s.handle(10.1, DisconnectReceived(old, "refresh_requested")) == []  # one replacement only
     out = bring_up(s, "c2", 10.2)
     assert of(Close, out) == []  # the replacement said hello: the old one is still read and acked
     assert s.wake_at == 15.0
-    # frames keep arriving on the old connection: the drain waits for it to be quiet
-    assert of(Close, s.handle(15.0, TimerFired({old: 14.0}))) == []
+    assert of(Close, s.handle(15.0, TimerFired({old: 14.0}))) == []  # frames keep coming: not drained
     assert s.wake_at == 19.0
-    out = s.handle(19.0, TimerFired({old: 14.0}))
-    assert out == [Close(old, "drained: quiet for 5 s after the refresh")]
-    assert s.handle(19.1, Closed(old, 1000)) == []
-    assert s.count() == 1 and s.status is Status.LISTENING
+    out = s.handle(16.0, DisconnectReceived(old, "refresh_requested"))  # one replacement only, and now done
+    assert out == [Close(old, "drained: refresh_requested, replacement live")]
+    assert s.handle(16.1, Closed(old, 1000)) == []
+    assert s.count() == 1 and s.status is Status.LISTENING and s.reconnects == 1
+
+
+def test_refresh_requested_before_the_replacement_is_live_waits_for_its_hello() -> None:
+    s = sup()
+    old = live(s)
+    assert s.handle(1.0, DisconnectReceived(old, "refresh_requested")) == [OpenConnection("c2")]
+    assert s.handle(1.1, ApiAnswered("c2", "wss://x")) == [Connect("c2", "wss://x")]
+    assert s.handle(1.2, Connected("c2")) == []
+    out = s.handle(1.3, HelloReceived("c2", 2))
+    assert out == [
+        SetStatus(Status.LISTENING, "listening on c2"),
+        Close(old, "drained: refresh_requested, replacement live"),
+    ]
+
+
+def test_a_warned_connection_that_never_gets_refresh_requested_drains_when_quiet() -> None:
+    s = sup(drain_timeout=5.0)
+    old = live(s)
+    s.handle(10.0, DisconnectReceived(old, "warning"))
+    bring_up(s, "c2", 10.2)
+    assert of(Close, s.handle(15.0, TimerFired({old: 14.0}))) == []
+    assert s.handle(19.0, TimerFired({old: 14.0})) == [Close(old, "drained: quiet for 5 s after a warning")]
 
 
 def test_slack_closing_the_retiring_connection_itself_needs_nothing_from_us() -> None:
@@ -325,6 +345,7 @@ def test_random_sequences_keep_the_invariants(seed: int, steps: int, limit: int)
     s = Supervisor(uniform=draw.random, limit=limit, drain_timeout=2.0, give_up_after=draw.choice([None, 60.0]))
     now = 0.0
     quiet_since: dict[str, float] = {}
+    refresh_requested: set[str] = set()
     urls_given: set[str] = set()
     commands = s.handle(now, Start())
     stopped = False
@@ -334,8 +355,8 @@ def test_random_sequences_keep_the_invariants(seed: int, steps: int, limit: int)
             if isinstance(command, Connect):
                 urls_given.add(command.conn)
             if isinstance(command, Close) and command.why.startswith("drained"):
-                # never closed by us before it was quiet for the drain timeout, with a replacement live
-                assert now >= quiet_since[command.conn] + 2.0
+                # never closed by us before refresh_requested or the drain timeout, nor without a live replacement
+                assert command.conn in refresh_requested or now >= quiet_since[command.conn] + 2.0
                 assert s.count(Phase.LIVE) >= 1
         assert s.count() <= limit
         if s.stopping is None:
@@ -359,6 +380,8 @@ def test_random_sequences_keep_the_invariants(seed: int, steps: int, limit: int)
             event = TimerFired(dict(quiet_since))
         if isinstance(event, DisconnectReceived):
             quiet_since[event.conn] = now
+            if event.reason == "refresh_requested":
+                refresh_requested.add(event.conn)
         commands = s.handle(now, event)
         finishes += sum(isinstance(c, Finish) for c in commands)
     # a stop always ends with nothing open
