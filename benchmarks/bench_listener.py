@@ -24,7 +24,8 @@ How it is measured
   ``slacklab``       ``slacklab.Listener`` with its journal on (journal -> ack -> ``capture.add_raw``);
                      ``capture.deliveries()`` afterwards;
   ``slacklab-ackpath`` (diagnostic) the same listener with ``capture.add_raw`` replaced by a list
-                     append, rows built afterwards: the ack path alone, without the store.
+                     append, rows built afterwards: the ack path alone, without the store;
+  ``slacklab-nojournal`` (diagnostic, flood and closed) the same without a journal either.
 * Loads: ``flood`` (every envelope sent at once, open loop), ``closed`` (``--in-flight``
   outstanding, the next sent as each ack arrives), ``steady`` (``--rate``/s, real time)
   and ``busy`` (steady while the client's main thread runs a pure-Python loop).
@@ -57,7 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import peak_rss_mb, percentile, rss_mb, table, verdict, write_results
 
-CLIENTS = ("bare", "sdk-builtin", "sdk-websockets", "slacklab", "slacklab-ackpath")
+CLIENTS = ("bare", "sdk-builtin", "sdk-websockets", "slacklab", "slacklab-ackpath", "slacklab-nojournal")
+DIAGNOSTIC_ONLY_IN = {"slacklab-nojournal": ("flood", "closed")}  # throughput breakdown, not latency
 LOADS = ("flood", "closed", "steady", "busy")
 TOKEN = "xapp-1-A0BENCH-0000-NOT-A-REAL-TOKEN"
 SATURATED = 0.85
@@ -223,13 +225,14 @@ class _SdkAsync:
 class _Slacklab:
     """slacklab.Listener with its journal on (``ack_path_only``: the store replaced by a list append)."""
 
-    def __init__(self, api_url: str, token: str, ack_path_only: bool = False) -> None:
+    def __init__(self, api_url: str, token: str, ack_path_only: bool = False, journal: bool = True) -> None:
         import tempfile
 
         from slacklab.listener import Listener
 
         self._dir = tempfile.mkdtemp(prefix="slacklab-bench-")
-        self.listener = Listener(token, api_url=api_url, journal=Path(self._dir) / "journal.jsonl")
+        self._journal = Path(self._dir) / "journal.jsonl" if journal else None
+        self.listener = Listener(token, api_url=api_url, journal=self._journal)
         self.raw: list[tuple[Any, dict[str, Any]]] | None = None
         if ack_path_only:
             capture = self.listener.capture
@@ -258,7 +261,7 @@ class _Slacklab:
         df = self.listener.capture.deliveries()
         post = time.perf_counter() - t0
         keys = df["event_key"].tolist()
-        journal_mb = (Path(self._dir) / "journal.jsonl").stat().st_size / 2**20
+        journal_mb = self._journal.stat().st_size / 2**20 if self._journal is not None else 0.0
         shutil.rmtree(self._dir, ignore_errors=True)
         return {"post_s": post, "post_rows": len(df), "keys": keys, "journal_mb": journal_mb}
 
@@ -293,6 +296,8 @@ def child(args: argparse.Namespace) -> None:
         client = _Slacklab(args.api_url, args.token)
     elif args.child == "slacklab-ackpath":
         client = _Slacklab(args.api_url, args.token, ack_path_only=True)
+    elif args.child == "slacklab-nojournal":
+        client = _Slacklab(args.api_url, args.token, ack_path_only=True, journal=False)
     else:
         raise SystemExit(f"unknown client {args.child}")
     import gc
@@ -683,6 +688,8 @@ def parent(args: argparse.Namespace) -> None:
             baseline = busy_baseline(min(args.seconds, 4.0))
             baseline["chunks_per_s"] = baseline["busy_chunks"] / max(1e-9, baseline["busy_s"])
         for client in args.clients:
+            if load not in DIAGNOSTIC_ONLY_IN.get(client, LOADS):
+                continue
             t0 = time.perf_counter()
             try:
                 row = run_one(client, load, ids, frames, args)
@@ -736,6 +743,14 @@ def report(
                 r["with_df_per_s"] > sdk["with_df_per_s"] if valid(r, sdk) else None,
                 f"{r['with_df_per_s']:,.0f} vs {sdk['with_df_per_s']:,.0f} events/s",
             )
+        for name, what in (("slacklab-ackpath", "store stubbed"), ("slacklab-nojournal", "no journal, store stubbed")):
+            diag = by.get((name, load))
+            if diag is not None and diag.get("vs_bare") is not None:
+                check(
+                    f"(diagnostic) ack path, {what}, vs bare ({load})",
+                    None,
+                    f"{diag['vs_bare']:.2f}x events/s; CPU per event {diag.get('cpu_vs_bare', float('nan')):.2f}x bare",
+                )
         check(
             f"zero loss ({load})",
             r.get("lost") == 0 and r.get("unacked") == 0,
@@ -816,11 +831,11 @@ def main() -> None:
     p.add_argument("--closed", type=int, default=20000, help="envelopes in the closed loop")
     p.add_argument("--in-flight", type=int, default=100, help="closed loop: envelopes outstanding")
     p.add_argument("--rate", type=float, default=500.0, help="steady/busy: envelopes per second")
-    p.add_argument("--seconds", type=float, default=4.0, help="steady/busy: duration")
-    p.add_argument("--timeout", type=float, default=12.0, help="flood/closed: give up on a client after this")
+    p.add_argument("--seconds", type=float, default=3.0, help="steady/busy: duration")
+    p.add_argument("--timeout", type=float, default=8.0, help="flood/closed: give up on a client after this")
     p.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated: " + ", ".join(CLIENTS))
     p.add_argument("--loads", default=",".join(LOADS), help="comma-separated: " + ", ".join(LOADS))
-    p.add_argument("--quick", action="store_true", help="small loads (flood and closed 5,000, 3 s steady)")
+    p.add_argument("--quick", action="store_true", help="small loads (flood and closed 5,000, 2 s steady)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--api-url", help=argparse.SUPPRESS)
     p.add_argument("--token", help=argparse.SUPPRESS)
@@ -832,7 +847,7 @@ def main() -> None:
         child(args)
         return
     if args.quick:
-        args.flood, args.closed, args.seconds = 5000, 5000, 3.0
+        args.flood, args.closed, args.seconds = 5000, 5000, 2.0
     args.clients = [c for c in args.clients.split(",") if c]
     args.loads = [x for x in args.loads.split(",") if x]
     parent(args)
