@@ -1,6 +1,6 @@
 """Listener throughput and ack latency against a lean Slack stand-in: slacklab vs a bare client vs slack_sdk.
 
-One command (from the repository root; ~3 minutes on 2 cores)::
+One command (from the repository root; ~3.5 minutes on 2 cores)::
 
     .venv/bin/python benchmarks/bench_listener.py
     .venv/bin/python benchmarks/bench_listener.py --quick    # smaller loads, ~1 minute
