@@ -30,6 +30,8 @@ LAYERS: dict[str, str] = {
     # the capture side, at the top
     "errors": "core",
     "protocol": "core",
+    "supervisor": "core",
+    "supervision": "core",
     "redact": "data",
     "fields": "core",
     "schema": "data",
@@ -43,6 +45,7 @@ LAYERS: dict[str, str] = {
     "compare_report": "data",
     "loader": "data",
     "listener": "io",
+    "connection": "io",
     "session": "entry",
     "testing": "entry",
     "pytest_plugin": "entry",
