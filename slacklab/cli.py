@@ -26,9 +26,7 @@ in ``_COMMANDS``) and its arguments as ``add_name`` in :mod:`slacklab.cli_args`.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +39,6 @@ from slacklab.cli_args import build_parser
 from slacklab.console import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
-    GAVE_UP,
     INTERRUPTED,
     CtrlC,
     Progress,
@@ -54,7 +51,6 @@ from slacklab.console import (
     summary_table,
 )
 from slacklab.errors import SlacklabError
-from slacklab.redact import mask_text
 
 __all__ = ["build_parser", "main"]
 
@@ -87,13 +83,6 @@ def _write_outputs(capture: Capture, folder: Path, out: TextIO) -> None:
 def _env(name: str) -> str | None:
     """A setting from the environment only (a command-line argument shows in `ps` and shell history)."""
     return os.environ.get(name, "").strip() or None
-
-
-def _listener_gives_up() -> bool:
-    """True when the listener stops by itself after ``give_up_after`` seconds without a connection."""
-    from slacklab.listener import Listener
-
-    return "give_up_after" in inspect.signature(Listener).parameters
 
 
 # ------------------------------------------------------------------ subcommands
@@ -161,9 +150,9 @@ def _cmd_capture(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
     if args.journal:
         notes += check_output_file(Path(args.journal), force=args.force, what="journal")
     _say(out, list(dict.fromkeys(notes)))
-    give_up = args.give_up_after or None
-    options = {"give_up_after": give_up} if give_up and not args.simulate and _listener_gives_up() else {}
-    capture = listen(simulate=bool(args.simulate), journal=args.journal, speed=args.speed, **options)
+    # The listener gives up by itself (state "failed", the last error in its detail).
+    give_up = None if args.simulate else (args.give_up_after or None)
+    capture = listen(simulate=bool(args.simulate), journal=args.journal, speed=args.speed, give_up_after=give_up)
     if capture.simulator:
         out.write("capturing from the built-in SIMULATOR (fake events, not Slack: --simulate); Ctrl+C to stop\n")
     else:
@@ -175,15 +164,10 @@ def _cmd_capture(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
             ctrl_c,
             count=args.count,
             duration=args.duration,
-            give_up_after=None if capture.simulator else give_up,
         )
-        last_error = mask_text(capture.detail)
     finally:
         capture.stop()
-    failed = reason == GAVE_UP or capture.state == "failed"
-    if reason == GAVE_UP:
-        last_error = re.sub(r"[;,.]?\s*(retrying|reconnecting)\b.*$", "", last_error)  # it is not any more
-        reason = f"gave up after {give_up:g} s without a connection to Slack; last error: {last_error}"
+    failed = capture.state == "failed"
     if not failed:  # a failure is said once, on stderr, below
         out.write(f"  {reason}\n")
     summary_table(capture, out)

@@ -36,7 +36,6 @@ from slacklab.redact import mask_text
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
-    "GAVE_UP",
     "INTERRUPTED",
     "CtrlC",
     "Parser",
@@ -99,7 +98,6 @@ class CtrlC:
 
 _CONNECTED_STATES = ("listening", "receiving")
 INTERRUPTED = "stopped by you (Ctrl+C)"
-GAVE_UP = "gave up"
 
 
 class Progress:
@@ -154,18 +152,15 @@ def run_until(
     count: int | None = None,
     duration: float | None = None,
     done: Callable[[], bool] | None = None,
-    give_up_after: float | None = None,
 ) -> str:
     """Show progress until one of these happens, and return which, in words for the user.
 
-    ``count`` deliveries; ``duration`` seconds; ``done()`` true; Ctrl+C; the capture
-    stopping by itself (it failed, or finished); or ``give_up_after`` seconds in a
-    row without an open connection (a Socket Mode capture only). The caller stops
-    the capture; :data:`INTERRUPTED` and :data:`GAVE_UP` are the reasons that need
+    ``count`` deliveries; ``duration`` seconds; ``done()`` true; Ctrl+C; or the capture
+    stopping by itself (it failed — the listener's ``give_up_after`` ends that way — or
+    finished). The caller stops the capture; :data:`INTERRUPTED` is the reason that needs
     a special exit code.
     """
     started = time.monotonic()
-    connected_at = started
     deadline = started + duration if duration else None
     try:
         while True:
@@ -181,10 +176,6 @@ def run_until(
                 return "the simulator played its whole scenario"
             if not capture.running and capture.state != "idle":
                 return f"capture {capture.state}: {mask_text(capture.detail)}"
-            if capture.source == "socket" and capture._summary()["open"]:
-                connected_at = now
-            elif give_up_after and now - connected_at >= give_up_after:
-                return GAVE_UP
             capture.wait_for(len(capture) + 1, timeout=0.25)
     finally:
         progress.update(capture, force=True)
