@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lab bench samples wheelhouse clean
+.PHONY: demo test lint lab hooks bench samples wheelhouse clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "slacklab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -22,11 +22,30 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) -m slacklab demo
 
-test: $(STAMP)
+test: lint
 	MPLBACKEND=Agg $(PY) -m pytest
 
-lab: $(STAMP)
+# The habits: lint and formatting (ruff) and types (mypy; strict on the pure core). Part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# JupyterLab without its news and update pop-ups (installation defaults: overrides.json), and with
+# notebook outputs kept out of git (`make hooks`).
+lab: $(STAMP) hooks
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp notebooks/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(VENV)/bin/jupyter lab notebooks/00-tour.ipynb
+
+# The clean filter .gitattributes names: `git add` stages notebooks without outputs, execution counts,
+# widget state or the Python version (nbstripout; cell ids kept). Local to this clone; a fresh clone
+# or CI does not need it. Undo: git config --remove-section filter.nbstripout
+NBSTRIP = '$(abspath $(PY))' -m nbstripout --keep-id --extra-keys 'metadata.language_info.version metadata.widgets'
+hooks:
+	git config filter.nbstripout.clean "$(NBSTRIP)"
+	git config filter.nbstripout.smudge cat
+	git config diff.ipynb.textconv "$(NBSTRIP) -t"
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -19,6 +19,7 @@ SCRIPTS = {
     "listener": (["bench_listener.py"], ["--quick"]),
     "million": (["bench_million.py"], ["--rows", "200000", "--journal-lines", "200000"]),
     "httplog": (["bench_httplog.py"], ["--entries", "20000", "--compare-rows", "50000"]),
+    "redact": (["bench_redact.py"], ["--payloads", "30000"]),
 }
 
 

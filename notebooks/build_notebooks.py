@@ -19,6 +19,16 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# What the kernel reports and JupyterLab writes on opening, so an opened notebook has nothing new to
+# save; all but the Python version, which differs per machine (the git filter drops it: `make hooks`).
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
 NAV_MARK = "<!-- slacklab-nav -->"
 
 
@@ -56,7 +66,7 @@ def build(
     cells = [*nb.cells, ("markdown", f"{NAV_MARK}\n---\n" + " · ".join(parts))]
     stem = Path(nb.path).stem.split("-")[0]
     out = nbformat.v4.new_notebook()
-    out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     for number, (kind, source) in enumerate(cells):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         cell = make(source)
@@ -84,7 +94,7 @@ talks to real Slack, and only when you give it a token.
 | 00 | this tour | the few lines you need |
 | 01 | [Socket Mode up close](01-socket-mode-up-close.ipynb) | `hello`, envelopes, acks, a retry, a `disconnect` — raw frames, by hand |
 | 02 | [Live capture](02-live-capture.ipynb) | events streaming into a DataFrame and the `explore` panel |
-| 03 | [HTTP vs Socket Mode](03-http-vs-socket.ipynb) | one scenario over both modes: signatures, retries, the comparison |
+| 03 | [HTTP vs Socket Mode](03-http-vs-socket.ipynb) | one workspace over both modes on one clock: latency, failure stories, replay |
 | 04 | [Retries and reconnects](04-retries-and-reconnects.ipynb) | withheld acks, forced refreshes, a cut connection, de-duplication |
 | 05 | [Export CSV](05-export-csv.ipynb) | safe CSV, the journal, reloading a capture |
 | 06 | [Real Slack](06-real-slack.ipynb) | the app manifest, the `xapp-` token, the events to subscribe |
@@ -421,10 +431,14 @@ live.md("""
 ## The rows behind the panel
 
 `panel.df` holds every row that passes the panel's filters right now (the table shows only the newest
-ones). Change a filter above and run this cell again.
+ones), in a compact form: the useful columns, times to the millisecond. `panel.full_df` has the same
+rows with every column (ids, the masked raw `payload`…). Change a filter above and run this cell again.
 """)
 live.code("""
 panel.df.tail()
+""")
+live.code("""
+panel.full_df.columns.tolist()
 """)
 live.code("""
 panel.filters
@@ -482,135 +496,174 @@ http_vs_socket = Notebook("03-http-vs-socket.ipynb", "03 · HTTP vs Socket Mode"
 http_vs_socket.md("""
 # 03 · HTTP vs Socket Mode
 
-An app receives its events **either** over HTTP (Slack POSTs to your Request URL) **or** over Socket
-Mode (Slack pushes down a WebSocket your app opened) — never both at once. To compare them, play the
-**same scenario** both ways: the simulator over Socket Mode, and slacklab's HTTP delivery (signed
-requests, like Slack's) to a local receiver.
+An app receives its events **either** over HTTP (Slack POSTs each one to your Request URL) **or** over
+Socket Mode (Slack pushes envelopes down a WebSocket your app opened) — never both at once. To see how
+they differ, play **two installs of the same app** in one simulated workspace: one in Socket Mode, one
+with a Request URL. `listen_both` plays one scenario to slacklab's listener and to slacklab's HTTP
+receiver at the same time, on **one clock**: each event *happens* once, at a wall-clock moment stamped
+in its `event_time`, so `received_at − event_time` is each transport's real latency.
 """)
 http_vs_socket.code("""
 import slacklab
-from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
+from slacklab.both import listen_both
 
-scenario = slacklab.build_scenario(seed=3, events=120, duration=30)
-scenario
+run = listen_both(events=60, duration=10, speed=10, seed=3)   # 10 simulated seconds, played in 1
+run
 """)
 http_vs_socket.md("""
-## Socket Mode
+## Watch the same events arrive
 
-`listen(scenario=...)` plays exactly this scenario on the simulator.
+`slacklab.explore` on a comparison gives a widget: one set of filters for both sides, the line-up
+(pick a row to see both payloads and the fields that differ), and the latency and retry charts. It
+follows both captures while they stream.
 """)
 http_vs_socket.code("""
-socket_cap = slacklab.listen(scenario=scenario, speed=10)
-socket_cap.wait_for(len(scenario), timeout=30)
-socket_cap
+panel = slacklab.explore(run.compare())
+panel
+""")
+http_vs_socket.code("""
+run.wait_done(timeout=30)
+cmp = run.compare()
+cmp
 """)
 http_vs_socket.md("""
-## HTTP
-
-A local receiver plays your app's Request URL. With the signing secret it checks every request's
-`X-Slack-Signature` and refuses forged or stale ones with 401. Slack's first request is a
-`url_verification` challenge; then come the events, each signed.
+Both sides saw the same events, which nobody doubted. What differs is *how* they came: latency is
+milliseconds on both (loopback), the order can differ (HTTP requests run in parallel), and HTTP has
+a `url_verification` request Socket Mode never needs. The tables are DataFrames for your own analysis
+(`cmp.summary`, `cmp.timeline`, `cmp.dedup`, `cmp.signatures`, `cmp.offline`); `cmp.readable(name)`
+formats one for reading.
 """)
 http_vs_socket.code("""
-http_cap = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET)
-with HttpDelivery(scenario, http_cap.url, speed=10) as sender:
-    sender.wait_done(timeout=30)
-http_cap
-""")
-http_vs_socket.code("""
-http_cap.df[["received_at", "kind", "event_type", "signature", "http_status", "response_ms"]].head()
+cmp.readable("latency")
 """)
 http_vs_socket.md("""
 ## Signatures
 
 Over HTTP anyone can POST to your URL, so Slack signs each request with your app's **signing secret**
-(HMAC-SHA256 of `v0:timestamp:body`). Over Socket Mode the WebSocket itself was authenticated with
-your token, so envelopes carry no signature. Here is what the receiver judged:
+(HMAC-SHA256 of `v0:timestamp:body`) and asks you to refuse timestamps more than five minutes old.
+Over Socket Mode the WebSocket itself was opened with your app token, so envelopes carry no
+signature. Play an attacker who posts a copy of an event with a wrong signature, and another who
+replays a captured request ten minutes later: the receiver answers **401** to both, and the
+comparison leaves them out.
 """)
 http_vs_socket.code("""
-http_cap.df["signature"].value_counts(dropna=False)
+def story(during=None, **knobs):
+    \"\"\"One short two-transport run with some knobs turned; returns its run and comparison.\"\"\"
+    run = listen_both(events=40, duration=8, speed=10, seed=5, **knobs)
+    if during is not None:
+        during(run)
+    run.wait_done(timeout=60)
+    cmp = run.compare()
+    run.stop()
+    return run, cmp
+
+
+forged_run, forged = story(forge={3: "invalid", 8: "stale"})
+forged.signatures
 """)
 http_vs_socket.md("""
-Now forge one: a request that looks like an event but is signed with the wrong key. The receiver
-answers **401** and still records the row, with its verdict, so you can see the attempt.
+## Break things, one at a time
+
+### The app is slow
+
+Your handler takes 4 s for every sixth event the first time. Over HTTP, Slack gives up after 3 s and
+retries (`X-Slack-Retry-Num: 1`, `X-Slack-Retry-Reason: http_timeout`); over Socket Mode the envelope
+is redelivered after about 3 s with `retry_attempt: 1`, `retry_reason: "timeout"`. Both end up in the
+same `retry_attempt`/`retry_reason` columns, and de-duplication on the event key keeps one of each.
 """)
 http_vs_socket.code("""
-import json
-import time
-import urllib.error
-import urllib.request
+slow_run, slow = story(slow=(4.0, 6))
+slow.readable("dedup")
+""")
+http_vs_socket.code("""
+slow.readable("timeline")[slow.timeline["delivery"] > 1][["side", "event_type", "delivery", "why", "after_s"]]
+""")
+http_vs_socket.code("""
+from slacklab.notebook.plots import new_axes
 
-body = json.dumps({"type": "event_callback", "event_id": "EvFORGED", "team_id": "T0SIMTEAM",
-                   "event": {"type": "message", "text": "please wire the money"}}).encode()
-forged = urllib.request.Request(http_cap.url, data=body, headers={
-    "Content-Type": "application/json",
-    "X-Slack-Request-Timestamp": str(int(time.time())),
-    "X-Slack-Signature": "v0=" + "0" * 64,
-})
-before = len(http_cap)
-try:
-    urllib.request.urlopen(forged, timeout=5)
-except urllib.error.HTTPError as answer:
-    print(f"the receiver answered {answer.code}")
-http_cap.wait_for(before + 1, timeout=5)
-http_cap.df.tail(1)[["event_id", "text", "signature", "http_status"]]
+slow.plot(new_axes(), kind="retries");
 """)
 http_vs_socket.md("""
-## Side by side
+### The app is down
 
-`compare` lines the two captures up event by event (on `event_id`, falling back to content for events
-that came under different ids) and says what only one side saw. Displayed, it shows its tables and a
-chart; `comparison.by_type`, `.only_a`, `.only_b` are DataFrames.
+For 1.5 s the app cannot be reached. Over HTTP every request fails (503) and Slack retries on its
+schedule — nearly at once, then after **1 minute**, then after **5 minutes** (divided by `speed` here);
+slash commands and button clicks are not retried at all: the user saw an error. Over Socket Mode there
+is simply no connection: envelopes wait, and arrive when the app reconnects.
 """)
 http_vs_socket.code("""
-comparison = slacklab.compare(socket_cap, http_cap, labels=("socket", "http"))
-comparison
+down_run, down = story(down=1.5)
+for line in down.headline():
+    print(line)
 """)
 http_vs_socket.code("""
-comparison.by_type.head()
+down.plot(new_axes(), kind="latency");
 """)
 http_vs_socket.md("""
-Deliveries per event type, side by side (retries included — `by="events"` counts each event once):
+If failures go on, Slack **turns event delivery off**: more than 95 % of deliveries failing within 60
+minutes, for apps receiving at least 1,000 events an hour (smaller apps are exempt). The docs give
+the thresholds but not exactly how they are counted; `DisableRule` is slacklab's reading, and
+`min_events=10` lets a small scenario show it.
 """)
 http_vs_socket.code("""
-from slacklab.notebook import plot_comparison
+from slacklab.sim.http_rules import DisableRule
 
-plot_comparison(http_cap, socket_cap, labels=("HTTP", "Socket Mode"));
+off_run, off = story(disable=DisableRule(min_events=10), down=4.0)
+off_run.truth.http.summary()["disabled"], off.summary.loc["not accepted (every answer an error)"]
 """)
 http_vs_socket.md("""
-## Retries over HTTP
+### A refresh, a dropped WebSocket, several connections
 
-Over HTTP, a delivery fails when your app does not answer 2xx within 3 seconds. Slack then retries
-with the headers `X-Slack-Retry-Num` and `X-Slack-Retry-Reason`, which land in the same
-`retry_attempt` / `retry_reason` columns as Socket Mode's envelope fields. Play an app that is slow
-for every fifth request:
+Slack refreshes Socket Mode connections now and then (`disconnect`, `refresh_requested`); the listener
+opens a new one first, so nothing is lost. HTTP has no connection to lose. When **another instance of
+the app** connects with the same token (a teammate's laptop), Slack spreads envelopes over both
+connections: the events it takes never reach your capture — they show up as *only http*.
 """)
 http_vs_socket.code("""
-from slacklab.http.receiver import Reply
-
-calls = {"n": 0}
-
-
-def sometimes_slow(row):
-    calls["n"] += 1
-    if calls["n"] % 5 == 0 and not row.get("retry_attempt"):
-        return Reply(delay=1.5)  # later than the sender's timeout below
-    return None
-
-
-slow_cap = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET, respond=sometimes_slow)
-with HttpDelivery(slacklab.build_scenario(seed=3, events=30, duration=10), slow_cap.url, speed=10, timeout=1.0,
-                  retry_delays=(0.1, 0.5, 1.0)) as sender:
-    sender.wait_done(timeout=40)
-slow_cap.df.query("retry_attempt > 0")[["event_id", "event_type", "retry_attempt", "retry_reason"]]
+shared_run, shared = story(other_consumer=True, during=lambda run: run.refresh())
+shared.readable("offline"), len(shared.only_b)
 """)
 http_vs_socket.md("""
+## Replay what you captured, re-signed
+
+A request replayed as recorded fails the signature check as *stale* (its timestamp is old), and an
+edited one as *invalid*. `slacklab.replay` sends any capture — a journal, a HAR, an ngrok export, a
+filtered DataFrame — again, **re-signed** with the secret you give and a fresh timestamp, marked
+`X-Slacklab-Replay: 1` (in a slacklab capture: `replayed=True`). From a shell:
+`SLACK_SIGNING_SECRET=... slacklab replay capture.har --to http://127.0.0.1:3000/slack/events`.
+""")
+http_vs_socket.code("""
+from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
+
+target = slacklab.receive_http(signing_secret=FAKE_SIGNING_SECRET)
+messages = run.http.df.query("event_type == 'message'").head(5)
+print(slacklab.replay(messages, to=target.url, signing_secret=FAKE_SIGNING_SECRET))
+print(slacklab.replay(messages, to=target.url, signing_secret="a-secret-the-app-does-not-have"))
+target.wait_for(10, timeout=5)
+target.df[["event_id", "signature", "http_status", "replayed"]]
+""")
+http_vs_socket.md("""
+## Which should my app use?
+
+From Slack's own docs:
+
+* **Socket Mode** needs no public URL: it works behind a firewall and on a laptop, which makes it the
+  easy choice while developing. Slack allows up to **10** open connections per app and refreshes them
+  from time to time; your app must keep one open.
+* **HTTP** is stateless and scales horizontally; Slack recommends it for production, and apps in the
+  **Slack Marketplace must use HTTP** (Socket Mode apps cannot be listed).
+* Both deliver the same payloads, retried on failure; HTTP must verify every request's signature,
+  Socket Mode must acknowledge every envelope within about 3 s.
+
+More in `docs/http-vs-socket.md`.
+
 ## Stop
 """)
 http_vs_socket.code("""
-for capture in (socket_cap, http_cap, slow_cap):
-    capture.stop()
-socket_cap.state, http_cap.state, slow_cap.state
+panel.close()
+run.stop()
+target.stop()
+run.socket.state, run.http.state
 """)
 
 

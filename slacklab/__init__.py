@@ -13,6 +13,7 @@ Start here::
 
     http = slacklab.load("capture.har", signing_secret=...)   # any file slacklab reads
     slacklab.compare(cap, http)                                # HTTP vs Socket Mode
+    slacklab.replay(http.df, to=url, signing_secret=...)       # send it again, re-signed
 
 The package is laid out by concern:
 
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "load": "loader",
     "explore": "notebook.panel",
     "compare": "compare",
+    "replay": "replay",
     "receive_http": "http.receiver",
     "to_csv": "export",
     "Capture": "capture",
@@ -111,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from slacklab.listener import Listener
     from slacklab.loader import load
     from slacklab.notebook.panel import explore
+    from slacklab.replay import replay
     from slacklab.session import listen
     from slacklab.sim.scenario import build_scenario
     from slacklab.sim.server import Simulator

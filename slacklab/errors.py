@@ -6,6 +6,8 @@ The hierarchy::
     ├── TokenError            the app token is missing or is not an ``xapp-`` token
     ├── SlackAPIError         apps.connections.open answered ok=false (``.error`` is Slack's code)
     ├── ListenerStopped       the listener stopped for a reason the user must act on
+    ├── StartError            listen() or a listener could not start (nothing it started is left running)
+    │   └── JournalError      the journal file could not be opened for appending (``.path``)
     ├── LogFormatError        a journal or HTTP request log could not be read (``.path``, ``.location``)
     └── ExportError           a CSV/HTML export could not be written (``.path``)
 
@@ -19,10 +21,12 @@ from pathlib import Path
 
 __all__ = [
     "ExportError",
+    "JournalError",
     "ListenerStopped",
     "LogFormatError",
     "SlackAPIError",
     "SlacklabError",
+    "StartError",
     "TokenError",
 ]
 
@@ -55,6 +59,26 @@ class ListenerStopped(SlacklabError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class StartError(SlacklabError):
+    """:func:`slacklab.listen` or :meth:`Listener.start` could not start; what it had started is stopped again."""
+
+
+class JournalError(StartError):
+    """The journal could not be opened for appending.
+
+    Attributes:
+        path: the journal file.
+        problem: what went wrong, in plain words.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(
+            f"cannot open the journal {path}: {problem}. Choose another path (journal=...) and start again."
+        )
+        self.path = Path(path)
+        self.problem = problem
 
 
 class LogFormatError(SlacklabError, ValueError):

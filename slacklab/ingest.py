@@ -173,6 +173,7 @@ def convert(
             retry_reason=frame.retry_reason,
             ack_ms=ack_ms,
             accepts_response_payload=frame.accepts_response_payload,
+            replayed=True if frame.replayed else None,
         )
     )
 

@@ -48,8 +48,9 @@ payload            the whole payload as JSON, secrets masked
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from slacklab.fields import event_time_seconds, extract
 
 __all__ = [
     "BOOL_COLUMNS",
@@ -105,96 +106,9 @@ FLOAT_COLUMNS = ("ack_ms", "response_ms")
 BOOL_COLUMNS = ("is_enterprise_install", "is_ext_shared_channel", "accepts_response_payload", "replayed")
 
 
-def _s(value: Any) -> str | None:
-    """A non-empty string or None (ids sometimes arrive as objects or numbers)."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _id(value: Any) -> str | None:
-    """An id that may be a plain string or an object with an ``id`` (``{"id": "C1"}``)."""
-    if isinstance(value, dict):
-        return _s(value.get("id"))
-    return _s(value)
-
-
-def event_time_seconds(value: Any) -> float | None:
-    """Epoch seconds from ``event_time`` (seconds; some docs show microseconds)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(seconds) or seconds <= 0:  # NaN, infinity or nonsense
-        return None
-    while seconds > 1e11:  # milliseconds or microseconds, not seconds
-        seconds /= 1000.0
-    # pandas' nanosecond timestamps end in 2262 (~9.2e9 s): anything later is garbage, not a time.
-    return seconds if seconds < 9e9 else None
-
-
 def payload_fields(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Pull the schema's event columns out of a payload of the given ``kind``.
-
-    ``kind`` is the Socket Mode envelope type (``events_api``,
-    ``slash_commands``, ``interactive``) or, for HTTP bodies that are not events,
-    the body's ``type`` (``url_verification``, ``app_rate_limited``).
-    """
-    out: dict[str, Any] = {
-        "team_id": _id(payload.get("team_id")) or _id(payload.get("team")),
-        "api_app_id": _s(payload.get("api_app_id")),
-        "trigger_id": _s(payload.get("trigger_id")),
-    }
-    if kind == "slash_commands":
-        out.update(
-            event_type=_s(payload.get("command")) or "slash_command",
-            channel=_s(payload.get("channel_id")),
-            user=_s(payload.get("user_id")),
-            text=payload.get("text") if isinstance(payload.get("text"), str) else None,
-        )
-        return out
-    if kind == "interactive":
-        actions = payload.get("actions")
-        first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
-        view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
-        container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
-        message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
-        out.update(
-            event_type=_s(payload.get("type")) or "interactive",
-            event_subtype=_s(first.get("action_id")) or _s(payload.get("callback_id")) or _s(view.get("callback_id")),
-            channel=_id(payload.get("channel")) or _s(container.get("channel_id")),
-            user=_id(payload.get("user")),
-            text=_s(message.get("text")),
-            ts=_s(container.get("message_ts")) or _s(first.get("action_ts")) or _s(payload.get("action_ts")),
-            thread_ts=_s(message.get("thread_ts")),
-        )
-        return out
-    # Events API (event_callback) and the other JSON bodies.
-    out["event_id"] = _s(payload.get("event_id"))
-    out["event_time"] = event_time_seconds(payload.get("event_time"))
-    event = payload.get("event")
-    if not isinstance(event, dict):
-        out["event_type"] = _s(payload.get("type"))
-        return out
-    item = event.get("item") if isinstance(event.get("item"), dict) else {}
-    message = event.get("message") if isinstance(event.get("message"), dict) else {}
-    text = event.get("text")
-    if not isinstance(text, str):
-        text = message.get("text") if isinstance(message.get("text"), str) else None
-    out.update(
-        event_type=_s(event.get("type")),
-        event_subtype=_s(event.get("subtype")),
-        channel=_id(event.get("channel")) or _s(item.get("channel")) or _s(event.get("channel_id")),
-        user=_id(event.get("user")) or _s(message.get("user")),
-        text=text,
-        ts=_s(event.get("ts")) or _s(item.get("ts")) or _s(event.get("event_ts")),
-        thread_ts=_s(event.get("thread_ts")) or _s(message.get("thread_ts")),
-    )
-    return out
+    """The event columns of a payload of the given ``kind``: see :func:`slacklab.fields.extract`."""
+    return extract(kind, payload)
 
 
 def event_key(

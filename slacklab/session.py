@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from slacklab.capture import Capture
+from slacklab.errors import StartError
 from slacklab.listener import Listener, check_app_token
 from slacklab.sim.scenario import Scenario, build_scenario
 from slacklab.sim.server import Simulator
@@ -51,6 +52,7 @@ def listen(
     speed: float | None = 10.0,
     seed: int = 0,
     simulator_options: dict[str, Any] | None = None,
+    give_up_after: float | None = None,
     archive: str | Path | None = None,
     keep_rows: int | None = None,
     **listener_options: Any,
@@ -69,6 +71,8 @@ def listen(
         speed: simulated seconds per real second (``None``: as fast as possible).
         simulator_options: extra keyword arguments for :class:`~slacklab.sim.server.Simulator`
             (``ack_timeout``, ``refresh_interval``…).
+        give_up_after: stop as ``failed`` after this many seconds without a working
+            connection, with the last error in ``capture.detail`` (``None``: keep trying).
         archive: a folder: rows also go to Parquet segments there, so the whole capture
             stays on disk (``capture.sql()`` and ``duckdb.read_parquet('dir/*.parquet')`` read it).
         keep_rows: hold only the newest ``keep_rows`` rows in memory (needs ``archive``).
@@ -82,6 +86,10 @@ def listen(
     Raises:
         TokenError: a token was given (or found in the environment) but is not
             an ``xapp-`` app-level token, or ``simulate=False`` without a token.
+        JournalError: the journal cannot be opened for appending.
+        StartError: the simulator could not start.
+
+        Whatever failed, nothing that ``listen()`` started is left running.
     """
     if archive is not None or keep_rows is not None:
         listener_options.setdefault("capture", Capture(archive=archive, keep_rows=keep_rows))
@@ -90,29 +98,38 @@ def listen(
         simulate = token is None
     if not simulate:
         listener = Listener(
-            check_app_token(token), api_url=api_url or _env("SLACK_API_URL"), journal=journal, **listener_options
+            check_app_token(token),
+            api_url=api_url or _env("SLACK_API_URL"),
+            journal=journal,
+            give_up_after=give_up_after,
+            **listener_options,
         )
         return listener.start()
 
-    sim = Simulator(
-        scenario if scenario is not None else build_scenario(seed=seed, events=events, duration=duration),
-        speed=speed,
-        seed=seed,
-        **(simulator_options or {}),
-    )
     try:
-        listener = Listener(sim.app_token, api_url=sim.api_url, journal=journal, **listener_options)
+        sim = Simulator(
+            scenario if scenario is not None else build_scenario(seed=seed, events=events, duration=duration),
+            speed=speed,
+            seed=seed,
+            **(simulator_options or {}),
+        )
+    except (OSError, RuntimeError) as exc:
+        raise StartError(f"the simulator could not start on 127.0.0.1: {exc}") from None
+    try:
+        listener = Listener(
+            sim.app_token, api_url=sim.api_url, journal=journal, give_up_after=give_up_after, **listener_options
+        )
+        capture = listener.capture
+        capture.label = "simulated"
+        capture.simulator = sim
+
+        def stop_both() -> None:
+            listener.stop()
+            sim.close()
+
+        capture._attach_stopper(stop_both)
+        capture.note(SIMULATOR_NOTE)
+        return listener.start()
     except BaseException:
         sim.close()
         raise
-    capture = listener.capture
-    capture.label = "simulated"
-    capture.simulator = sim
-
-    def stop_both() -> None:
-        listener.stop()
-        sim.close()
-
-    capture._attach_stopper(stop_both)
-    capture.note(SIMULATOR_NOTE)
-    return listener.start()

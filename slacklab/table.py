@@ -6,7 +6,8 @@
   ``payload`` column masked JSON text, tokens in ``text`` masked;
 * :func:`events_view` — one row per event (``event_key``), with ``deliveries``
   (how many times it arrived) and ``first_received_at``/``last_received_at``;
-* :func:`counts_by_type` — deliveries and distinct events per ``event_type``.
+* :func:`counts_by_type` — deliveries and distinct events per ``event_type``
+  (:func:`counts_by_type_codes` computes it from integer codes).
 
 Every function accepts any DataFrame in the delivery schema, so captures,
 journals reloaded with :func:`slacklab.load` and HTTP logs all work.
@@ -27,6 +28,7 @@ from slacklab.store import chunk_from_rows, payload_json, to_frame
 
 __all__ = [
     "counts_by_type",
+    "counts_by_type_codes",
     "deliveries_frame",
     "empty_frame",
     "events_view",
@@ -132,22 +134,37 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
 def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
     """Deliveries, distinct events and retries per ``event_type``, most frequent first."""
     if df.empty:
-        return pd.DataFrame(
-            {
-                "deliveries": pd.Series([], dtype="int64"),
-                "events": pd.Series([], dtype="int64"),
-                "retries": pd.Series([], dtype="int64"),
-            },
-            index=pd.Index([], name="event_type"),
-        )
-    types = df["event_type"].fillna("(none)")
-    is_retry = df["retry_attempt"].fillna(0).gt(0).astype("int64")
+        return counts_by_type_codes(np.zeros(0, "int64"), [], np.zeros(0, "int64"), 0, np.zeros(0, bool))
+    types, labels = pd.factorize(df["event_type"].astype("object").fillna("(none)"))
+    keys, unique_keys = pd.factorize(df["event_key"].astype("object"), use_na_sentinel=True)
+    retry = df["retry_attempt"].fillna(0).gt(0).to_numpy(dtype=bool)
+    return counts_by_type_codes(types, list(labels), keys, len(unique_keys), retry)
+
+
+def counts_by_type_codes(
+    types: np.ndarray, labels: list[Any], keys: np.ndarray, n_keys: int, retry: np.ndarray
+) -> pd.DataFrame:
+    """:func:`counts_by_type` from integer codes, so a caller that keeps codes skips the hashing.
+
+    ``types``: each row's event type as a position in ``labels``; ``keys``: its
+    ``event_key`` code in ``range(n_keys)`` (-1: none); ``retry``: its retry flag.
+    The explore panel keeps such codes for a growing capture
+    (:class:`slacklab.notebook.codes.Codes`); :func:`counts_by_type` makes them.
+    """
+    size = len(labels)
+    deliveries = np.bincount(types, minlength=size) if len(types) else np.zeros(size, "int64")
+    has_key = keys >= 0
+    span = max(1, n_keys)
+    pairs = pd.unique(types[has_key] * span + keys[has_key])  # one per (type, event)
+    events = np.bincount(pairs // span, minlength=size) if len(pairs) else np.zeros(size, "int64")
+    retries = np.bincount(types[retry], minlength=size) if retry.any() else np.zeros(size, "int64")
+    present = sorted(np.flatnonzero(deliveries), key=lambda i: labels[i])
     out = pd.DataFrame(
         {
-            "deliveries": types.groupby(types).size(),
-            "events": df["event_key"].groupby(types).nunique(),
-            "retries": is_retry.groupby(types).sum(),
-        }
+            "deliveries": deliveries[present].astype("int64"),
+            "events": events[present].astype("int64"),
+            "retries": retries[present].astype("int64"),
+        },
+        index=pd.Index([labels[i] for i in present], name="event_type", dtype="object"),
     )
-    out.index.name = "event_type"
-    return out.sort_values(["deliveries", "events"], ascending=False)
+    return out.sort_values(["deliveries", "events"], ascending=False, kind="stable")

@@ -265,3 +265,105 @@ def test_explore_panel_in_jupyterlab(lab: Lab) -> None:
                     )
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------ filters changed while events stream
+
+STREAM_CELLS = [
+    "import threading, slacklab\ncap = slacklab.listen(simulate=True, events=4000, duration=400, speed=10)",
+    "panel = slacklab.explore(cap, refresh_every=0.3)\npanel",
+    "cap.stop()\npanel.stop()\nprint('stopped with', len(cap), 'deliveries')",
+    "print('explore threads:', sum(t.name.startswith('slacklab-explore') for t in threading.enumerate()))",
+]
+RUN_CELL_JS = """
+async (i) => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  nb.content.activeCellIndex = i;
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+  return true;
+}
+"""
+CELL_TEXT_JS = """
+(i) => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  const cell = nb && nb.content.widgets[i];
+  if (!cell || !cell.model.outputs) return '';
+  return cell.model.outputs.toJSON().map(o => o.text || (o.data && o.data['text/plain']) || o.evalue || '').join('');
+}
+"""
+SELECTED_JS = "(s) => Array.from(s.selectedOptions).map(o => o.index)"
+
+
+def _run_cell(page, index: int, expect: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    page.evaluate(RUN_CELL_JS, index)
+    if expect is not None:
+        page.wait_for_function(f"(i) => ({CELL_TEXT_JS})(i).includes({json.dumps(expect)})", arg=index)
+    return str(page.evaluate(CELL_TEXT_JS, index))
+
+
+@pytest.mark.timeout(420)
+def test_filters_changed_while_events_stream(lab: Lab) -> None:
+    """Re-run the explore cell (one thread stays), then click event types while 100 deliveries a second
+    arrive and the choices' counts change under the pointer: each click stands, and once the capture stops
+    the count shown is the chosen type's count."""
+    import random
+
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    name = "stream.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in STREAM_CELLS]
+    nbformat.write(nb, lab.workdir / name)
+    ARTIFACTS.mkdir(exist_ok=True)
+    rng = random.Random(7)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=UI_TIMEOUT * 1000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(UI_TIMEOUT * 1000)
+            try:
+                page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+                page.wait_for_function(KERNEL_READY_JS, timeout=UI_TIMEOUT * 1000)
+                _run_cell(page, 0)
+                for _ in range(3):  # re-running the cell closes the panel the earlier run made
+                    _run_cell(page, 1)
+                    page.locator(".slacklab-explore .slacklab-event-type select").first.wait_for(state="visible")
+                assert "explore threads: 1" in _run_cell(page, 3, expect="explore threads")
+                panel = page.locator(".slacklab-explore").first
+                types = panel.locator(".slacklab-event-type select")
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.slacklab-explore .slacklab-event-type option').length >= 4"
+                )
+                assert "listening" in panel.locator(".slacklab-status").inner_text()
+                picked = 0
+                for _ in range(8):
+                    picked = rng.randrange(min(4, types.locator("option").count()))
+                    types.select_option(index=picked)
+                    page.wait_for_timeout(rng.randint(200, 1200))  # several redraws, new counts each time
+                    assert types.evaluate(SELECTED_JS) == [picked], "the panel undid the user's choice"
+                label = types.locator("option").nth(picked).inner_text()
+                assert "stopped with" in _run_cell(page, 2, expect="stopped with")
+                page.wait_for_function(
+                    "() => (document.querySelector('.slacklab-explore .slacklab-status') || {}).textContent"
+                    "?.includes('stopped')"
+                )
+                page.wait_for_timeout(1500)  # the last redraw after stop
+                assert types.evaluate(SELECTED_JS) == [picked]
+                label = types.locator("option").nth(picked).inner_text()
+                parsed = re.fullmatch(r"(.+?)\s\(([\d,]+)\)", label)
+                assert parsed is not None, label
+                shown = _count(panel.locator(".slacklab-shown").inner_text())
+                assert shown == _count(parsed.group(2)) > 0, (label, shown)
+                assert f"type {parsed.group(1)}" in panel.locator(".slacklab-count").inner_text()
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "browser-stream.png"))
+                with contextlib.suppress(Exception):
+                    page.locator(".slacklab-explore").first.screenshot(
+                        path=str(ARTIFACTS / "browser-stream-panel.png"), timeout=5000
+                    )
+        finally:
+            browser.close()

@@ -17,7 +17,7 @@ from slacklab.capture import Capture
 from slacklab.errors import LogFormatError
 from slacklab.journal import JournalWriter
 from slacklab.journal import load_journal as load
-from slacklab.protocol import ConnectionProtocol, Envelope
+from slacklab.protocol import ack_for, parse_frame, peek_envelope
 from slacklab.schema import COLUMNS, event_time_seconds, make_row, payload_fields
 from slacklab.table import counts_by_type, deliveries_frame, events_view
 
@@ -218,7 +218,6 @@ class TestCapture:
 
     def test_connections_and_problems(self) -> None:
         cap = Capture()
-        p = ConnectionProtocol("c1")
         cap.record_connection_opened("c1", 10.0)
         for text in [
             '{"type":"hello","num_connections":2}',
@@ -226,7 +225,7 @@ class TestCapture:
             '{"type":"disconnect","reason":"warning"}',
             '{"type":"disconnect","reason":"refresh_requested"}',
         ]:
-            cap.record_frame(p.receive(text).frame, received_at=11.0, connection="c1")
+            cap.record_frame(parse_frame(text), received_at=11.0, connection="c1")
         cap.record_connection_closed("c1", 12.0, "closed (code 1000)")
         conns = cap.connections()
         assert conns.loc[0, "num_connections"] == 2
@@ -236,7 +235,7 @@ class TestCapture:
     def test_unknown_frame_problem_row_masks_the_verification_token(self) -> None:
         """Regression: an unknown frame's problem row was its Python repr, which the token mask did not match."""
         cap = Capture()
-        frame = ConnectionProtocol("c1").receive('{"type": "future_frame", "token": "fake-verif-s3cret", "n": 1}').frame
+        frame = parse_frame('{"type": "future_frame", "token": "fake-verif-s3cret", "n": 1}')
         cap.record_frame(frame, received_at=11.0, connection="c1")
         text = cap.problems().loc[0, "text"]
         assert "fake-verif-s3cret" not in text and json.loads(text) == {"type": "future_frame", "token": "•••", "n": 1}
@@ -251,21 +250,21 @@ class TestCapture:
 
 
 def write_journal(path: Path, frames: list[str], ack: bool = True) -> Capture:
-    """Do what the listener does, without sockets: journal, 'ack', capture."""
+    """Do what the listener does, without sockets: journal, peek, 'ack', hand the raw frame over."""
     live = Capture()
     journal = JournalWriter(path)
-    proto = ConnectionProtocol("c1")
     journal.opened(100.0, "c1")
     live.record_connection_opened("c1", 100.0)
     for i, text in enumerate(frames):
         t = 101.0 + i
         journal.frame(t, "c1", text)
-        step = proto.receive(text)
+        envelope_id, _control = peek_envelope(text)
         ms = None
-        if step.ack and ack and isinstance(step.frame, Envelope):
+        if envelope_id is not None and ack:
+            ack_for(envelope_id)  # what would be sent
             ms = 0.25 + i
-            journal.ack(t, "c1", step.frame.envelope_id, ms)
-        live.record_frame(step.frame, received_at=t, connection="c1", ack_ms=ms)
+            journal.ack(t, "c1", envelope_id, ms)
+        live.add_raw(text, received_at=t, connection="c1", ack_ms=ms)
     journal.closed_connection(200.0, "c1", "closed (code 1000)")
     live.record_connection_closed("c1", 200.0, "closed (code 1000)")
     journal.close()

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 
 from slacklab.capture import Capture
 from slacklab.compare import compare
+from slacklab.compare_report import SIDE_COLOURS, side_colours
 from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.journal import JournalWriter
 from slacklab.listener import Listener
+from slacklab.notebook.plots import plot_comparison
 from slacklab.protocol import Envelope
 from slacklab.schema import make_row
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery
@@ -211,6 +215,23 @@ class TestFieldsAndLatency:
         assert any("more than an hour" in n for n in cmp.notes)
 
 
+def cmp_frame(cmp: Any, source: str) -> pd.DataFrame:
+    """The deliveries one side of a TestOutputs comparison was built from, again."""
+    n = 3 if source == "socket" else 2
+    return pd.DataFrame(
+        [
+            make_row(
+                source=source,
+                kind="events_api",
+                received_at=T0 + i,
+                signature=None if source == "socket" else "valid",
+                payload=event_payload(f"Ev{i}"),
+            )
+            for i in range(n)
+        ]
+    )
+
+
 class TestOutputs:
     def cmp(self):
         a = [
@@ -240,8 +261,31 @@ class TestOutputs:
         assert "socket vs http: 3 vs 2 events, 2 matched" in text and "by type: message 3/2" in text
         page = cmp._repr_html_()
         assert "<table" in page and "data:image/png;base64," in page and "fake-verification-token" not in page
-        ax = cmp.plot()
+        ax = cmp.plot(kind="types")
         assert isinstance(ax, Axes) and len(ax.patches) == 3 and ax.get_legend() is not None
+        for kind in ("latency", "by_type", "retries"):
+            assert isinstance(cmp.plot(kind=kind), Axes)
+        with pytest.raises(ValueError):
+            cmp.plot(kind="pie")
+
+    def test_one_colour_per_side_whatever_the_order(self) -> None:
+        cmp = self.cmp()
+        flipped = compare(cmp_frame(cmp, "http"), cmp_frame(cmp, "socket"))
+        for c in (cmp, flipped):
+            lines = {line.get_label().split()[0]: line.get_color() for line in c.plot().get_lines()}
+            assert lines == {"socket": SIDE_COLOURS["socket"], "http": SIDE_COLOURS["http"]}
+        assert side_colours(["HTTP", "Socket Mode"]) == {
+            "HTTP": SIDE_COLOURS["http"],
+            "Socket Mode": SIDE_COLOURS["socket"],
+        }
+        bars = plot_comparison(cmp_frame(cmp, "http"), cmp_frame(cmp, "socket"), labels=("HTTP", "Socket Mode"))
+        legend = {
+            t.get_text(): h.get_facecolor()
+            for t, h in zip(bars.get_legend().texts, bars.get_legend().legend_handles, strict=True)
+        }
+        assert legend == {"HTTP": to_rgba(SIDE_COLOURS["http"]), "Socket Mode": to_rgba(SIDE_COLOURS["socket"])}
+        assert len(set(side_colours(["a", "b"]).values())) == 2
+        assert len(set(side_colours(["http", "b"]).values())) == 2
 
     def test_csv_and_html_are_masked_and_formula_safe(self, tmp_path: Path) -> None:
         cmp = self.cmp()
@@ -254,6 +298,8 @@ class TestOutputs:
         with pytest.raises(ValueError):
             cmp.to_csv(tmp_path / "x.csv", table="nope")
         page = cmp.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+        text = re.sub(r"base64,[^']+", "", page)  # numbers as people write them: no 80.000000, no 2.9e+07
+        assert not re.search(r">-?\d{1,8}\.\d{6}<|\de[+-]\d", text) and "<td>3</td>" in text  # ts ids aside
         assert page.startswith("<!doctype html>") and "'=HYPERLINK" in html.unescape(page)
         assert FAKE_SIGNING_SECRET not in page and "fake-verification-token" not in page
 
@@ -305,3 +351,26 @@ class TestShippedSamples:
         assert (har.received_at - jsonl.received_at).abs().max() < pd.Timedelta("1ms")  # HAR keeps microseconds
         assert sorted(har.signature.unique()) == ["invalid", "valid"]
         assert sum(p.stat().st_size for p in self.DATA.glob("sample_*")) < 1_000_000
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-slack" / "fixtures"
+REAL_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example signing secret
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="the shared real-Slack fixtures are not next to this checkout")
+@pytest.mark.parametrize("name", sorted(p.name for p in (REAL / "http").glob("*")) if REAL.is_dir() else [])
+def test_real_captures_compare_with_themselves_and_happened_times_stay_honest(name: str) -> None:
+    """Real Slack bodies: every event matches itself, and 'when it happened' is event_ts only when it agrees with event_time."""
+    from slacklab.compare_tables import happened
+    from slacklab.loader import load
+
+    df = load(REAL / "http" / name, REAL_SECRET).deliveries()
+    cmp = compare(df, df, labels=("first", "second"), include_rejected=True)
+    for only in (cmp.only_a, cmp.only_b):  # only what carries no id at all (a block_suggestion has none)
+        assert only["event_id"].isna().all() and only["trigger_id"].isna().all()
+    assert len(cmp.matched) == df["event_key"].nunique()
+    events = df[df["kind"] == "events_api"]
+    if len(events):
+        when = happened(events)
+        gap = (when - events["event_time"]).dt.total_seconds().dropna()
+        assert ((gap >= -2.0) & (gap <= 2.0)).all()

@@ -19,6 +19,7 @@ import random
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from slacklab.export import safe_frame
 from slacklab.http.receiver import HttpReceiver
 from slacklab.http.signing import INVALID, STALE, VALID, VERDICTS, sign, verify
 from slacklab.listener import Listener
-from slacklab.protocol import ConnectionProtocol, Envelope, parse_frame
+from slacklab.protocol import Envelope, ack_for, parse_frame, peek_envelope
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET
 from slacklab.sim.scenario import build_scenario
 from slacklab.sim.server import Simulator
@@ -123,12 +124,13 @@ def _dumps(value: Any) -> str:
 
 
 def feed(frames: list[str | bytes], received_at: float = 1764300000.0) -> tuple[Capture, list[Any]]:
-    """The listener's path without the socket: protocol step, ack, capture."""
-    capture, proto, steps = Capture(), ConnectionProtocol("c1"), []
+    """The listener's path without the socket: peek, ack, hand the raw frame to the capture."""
+    capture, steps = Capture(), []
     for text in frames:
-        step = proto.receive(text)
-        steps.append(step)
-        capture.record_frame(step.frame, received_at=received_at, connection="c1", ack_ms=0.5 if step.ack else None)
+        envelope_id, _control = peek_envelope(text)
+        ack = ack_for(envelope_id) if envelope_id is not None else None
+        steps.append(SimpleNamespace(ack=ack, frame=parse_frame(text)))
+        capture.add_raw(text, received_at=received_at, connection="c1", ack_ms=0.5 if ack else None)
     return capture, steps
 
 

@@ -13,12 +13,13 @@ from urllib.parse import parse_qs
 import pytest
 
 from slacklab.capture import Capture
+from slacklab.http.logs import exact_body
 from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.http.signing import verify
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET, HttpDelivery, encode_body
 from slacklab.sim.scenario import ScenarioBuilder, ScenarioItem, build_scenario
 
-from .helpers import block_action_payload, event_payload, slash_payload
+from .helpers import block_action_payload, event_payload, slash_payload, wait_until
 from .test_receiver import no_leftover_threads  # noqa: F401 - a fixture
 
 FAST = dict(speed=1000.0, timeout=0.3)  # retries after 1 ms, 60 ms, 300 ms of wall time
@@ -161,6 +162,34 @@ class TestDelivery:
             HttpDelivery([], "ftp://x")
         with pytest.raises(ValueError):
             HttpDelivery([], "http://127.0.0.1:1/", speed=0)
+        with pytest.raises(ValueError):
+            HttpDelivery([], "http://127.0.0.1:1/", event_times="yesterday")
+        with pytest.raises(ValueError):
+            HttpDelivery([], "http://127.0.0.1:1/", forge={0: "polite"})
+
+    def test_held_clock_then_event_times_from_when_each_event_happens(self, no_leftover_threads) -> None:
+        items = [ScenarioItem(at, "events_api", event_payload(f"Ev{i}")) for i, at in enumerate((0.0, 5.0, 10.0))]
+        with HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as cap:
+            with HttpDelivery(items, cap.url, speed=20.0, hold_clock=True, headers={"X-Extra": "1"}) as sender:
+                assert wait_until(lambda: sender.url_verified, timeout=5)  # the challenge, answered
+                time.sleep(0.2)
+                assert len(cap) == 1 and not sender.done
+                epoch = time.time()
+                sender.start_clock(time.monotonic(), epoch)
+                assert sender.wait_done(timeout=10)
+            cap.wait_for(4, timeout=5)
+        rows = cap.df[cap.df.kind == "events_api"].set_index("event_id")
+        truth = {r["event_id"]: r["happened_at"] for r in sender.truth.event_rows}
+        for i, at in enumerate((0.0, 5.0, 10.0)):
+            assert truth[f"Ev{i}"] == pytest.approx(epoch + at / 20.0)
+            assert rows.loc[f"Ev{i}", "event_time"].timestamp() == int(epoch + at / 20.0)
+            assert 0 <= (rows.loc[f"Ev{i}", "received_at"].timestamp() - truth[f"Ev{i}"]) < 2.0
+        assert items[0].payload["event_time"] == 1700000000  # the items themselves are untouched
+
+    def test_scenario_times_are_sent_as_given(self, no_leftover_threads) -> None:
+        with HttpReceiver(signing_secret=FAKE_SIGNING_SECRET) as cap:
+            run(events(2), cap, 3, event_times="scenario")
+        assert set(cap.df.event_time.dropna().map(lambda t: t.timestamp())) == {1700000000.0}
 
     def test_signature_is_over_the_exact_raw_body(self, tmp_path: Path, no_leftover_threads) -> None:
         log = tmp_path / "raw.jsonl"
@@ -172,7 +201,7 @@ class TestDelivery:
         for line in log.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             headers = [tuple(h) for h in record["headers"]]
-            assert verify(FAKE_SIGNING_SECRET, headers, record["body"].encode(), record["t"]) == "valid"
+            assert verify(FAKE_SIGNING_SECRET, headers, exact_body(line), record["t"]) == "valid"
 
 
 def respond_once(match: Any, reply: Reply) -> Any:

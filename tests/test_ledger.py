@@ -341,3 +341,71 @@ def test_payload_without_keys_gets_an_item_key():
     led.submit("events_api", {"type": "event_callback"}, 0.0)
     (s,) = led.poll(0.0)
     assert s.event_key == "item:0"
+
+
+# ------------------------------------------------------------- the app's side
+
+
+@pytest.mark.parametrize(
+    ("delay", "expected_deliveries", "ack_late"),
+    [
+        (1.0, 1, False),  # slow, but within the 3 s: no redelivery
+        (2.9, 1, False),  # just inside the deadline
+        (4.0, 2, True),  # past the deadline: redelivered with retry_attempt 1, the slow ack then late
+        (7.5, 2, True),  # the retry is acked at once and settles the event first
+    ],
+)
+def test_slow_app_acks_count_from_now_plus_delay(delay: float, expected_deliveries: int, ack_late: bool) -> None:
+    led = ledger_with(ack_timeout=3.0)
+    led.slow_app(delay)
+    submit(led, items(1)[0], 0.0)
+    (send,) = led.poll(0.0)
+    record = led.ack(send.envelope_id, 0.01, connection="s1")
+    assert record.at == pytest.approx(0.01 + delay) and record.late is ack_late
+    now, sent = 0.0, [send]
+    while (due := led.next_deadline()) is not None:
+        now = due
+        for again in led.poll(now):
+            sent.append(again)
+            led.ack(again.envelope_id, now + 0.01, connection="s1")
+    truth = led.snapshot()
+    assert len(truth.deliveries) == expected_deliveries and led.done and not truth.lost_events
+    assert [d["retry_attempt"] for d in truth.deliveries] == list(range(expected_deliveries))
+    first = truth.deliveries[0]
+    assert first["acked_at"] == pytest.approx(0.01 + delay) and first["ack_late"] is ack_late
+
+
+def test_slow_app_every_nth_event_or_chosen_keys() -> None:
+    led = ledger_with()
+    led.slow_app(5.0, every=2)
+    records = [submit(led, item, 0.0) for item in items(4)]
+    held = [led.ack(s.envelope_id, 0.1, connection="s1") for s in led.poll(0.0)]
+    assert [r.at > 1 for r in held] == [False, True, False, True]
+    led.slow_app(5.0, keys=[records[0].event_key])
+    assert led._is_slow(led.events[0]) and not led._is_slow(led.events[1])
+    led.slow_app(None)
+    with pytest.raises(ValueError):
+        led.slow_app(1.0, every=0)
+
+
+def test_another_consumer_takes_its_share_and_acks_unseen() -> None:
+    led = ledger_with(seed=1)
+    led.add_consumer("other", 0.0)
+    for item in items(12):
+        submit(led, item, 0.0)
+    sends = led.poll(0.0)
+    truth = led.snapshot()
+    taken = [d for d in truth.deliveries if d["connection"] == "other"]
+    assert taken and len(sends) + len(taken) == 12  # what the other consumer got is not sent here
+    assert all(d["status"] == "acked" for d in taken) and {s.connection for s in sends} == {"s1"}
+    led.close("other", 0.0)
+    assert led.eligible == ("s1",)
+
+
+def test_replayed_events_are_marked_in_the_envelope_and_the_truth() -> None:
+    led = ledger_with()
+    submit(led, items(1)[0], 0.0, replayed=True)
+    submit(led, items(2)[1], 0.0)
+    first, second = led.poll(0.0)
+    assert frame(first)["slacklab_replay"] is True and "slacklab_replay" not in frame(second)
+    assert [r["replayed"] for r in led.snapshot().event_rows] == [True, False]

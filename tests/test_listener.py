@@ -257,3 +257,50 @@ def test_tiny_handmade_scenario_with_retries_deduplicated() -> None:
     assert len(events) == 3
     assert capture.df["retry_attempt"].max() >= 0
     assert (events["deliveries"] >= 1).all()
+
+
+def test_refresh_hand_overs_drain_with_zero_retries_and_the_journal_equals_the_live_capture(tmp_path: Path) -> None:
+    """The done-when test: ≥ 20 refreshes, traffic on both connections, no retry, journal == live."""
+    scenario = build_scenario(seed=13, events=3000, duration=300.0)
+    options = {"refresh_interval": 12.0, "refresh_warning": 3.0}
+    with Simulator(scenario, speed=40, seed=13, **options) as sim:
+        # pings every 5 s: a 0.5 s pong deadline could drop a connection on a loaded machine
+        listener = Listener(sim.app_token, api_url=sim.api_url, journal=tmp_path / "j.jsonl", seed=1)
+        capture = listener.start()
+        assert sim.wait_done(timeout=60)
+        assert capture.wait_for(3000, events=True, timeout=15) == 3000
+        listener.stop()
+    summary = sim.truth.summary()
+    assert summary["retries"] == 0 and summary["late_acks"] == 0 and summary["lost_events"] == 0
+    assert_exact(capture, sim)
+    conns = capture.connections()
+    assert len(conns) >= 21  # at least 20 hand-overs
+    # traffic on both: the old connection still delivered after its replacement said hello
+    df = capture.df
+    overlapped = 0
+    for old, new in zip(conns.itertuples(), conns.iloc[1:].itertuples(), strict=False):
+        rows = df[df["connection"] == old.connection]
+        overlapped += bool(len(rows) and rows["received_at"].max() > new.hello_at)
+    assert overlapped >= 10
+    # every connection not closed by our stop (up to three open at once: refreshed, warned, new) ended by a refresh
+    reasons = [r for r in conns["close_reason"] if "listener stopped" not in r]
+    assert len(reasons) >= len(conns) - 3 and all("refresh_requested" in r for r in reasons), reasons
+    reloaded = slacklab.load(tmp_path / "j.jsonl")
+    live = df.sort_values("envelope_id", ignore_index=True)
+    pd.testing.assert_frame_equal(reloaded.df.sort_values("envelope_id", ignore_index=True), live)
+
+
+def test_frames_journaled_while_stopping_are_recorded_live_too(tmp_path: Path) -> None:
+    scenario = build_scenario(seed=17, events=3000, duration=10.0)
+    with Simulator(scenario, speed=None, seed=17) as sim:
+        listener = Listener(sim.app_token, api_url=sim.api_url, journal=tmp_path / "j.jsonl", **FAST)
+        capture = listener.start()
+        assert capture.wait_for(300, timeout=20) >= 300
+        listener.stop()  # mid-flood
+        assert not listener.running
+    reloaded = slacklab.load(tmp_path / "j.jsonl")
+    assert 300 <= len(reloaded.df) < 3000 + 100
+    pd.testing.assert_frame_equal(
+        reloaded.df.sort_values("envelope_id", ignore_index=True),
+        capture.df.sort_values("envelope_id", ignore_index=True),
+    )

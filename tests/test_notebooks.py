@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -160,3 +161,38 @@ def test_exercise_solutions_pass_their_checks(kernel_env: None, tmp_path: Path) 
     ]
     assert len(verdicts) == solved
     assert all(v.strip() == "✓ right" for v in verdicts), verdicts
+
+
+# ------------------------------------------------------------ git hygiene
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("git") is None, reason="needs make and git")
+def test_running_a_notebook_leaves_git_clean(kernel_env: None, tmp_path: Path) -> None:
+    """Run notebook 02 (widgets, chart, files) in a clone-like folder with the filter `make hooks` sets up,
+    save it with its outputs as JupyterLab does: git sees nothing to commit."""
+    repo = tmp_path / "repo"
+    shutil.copytree(NOTEBOOKS, repo / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.py"))
+    for name in (".gitattributes", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    git("init", "-q", cwd=repo)
+    subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "hooks", f"PY={sys.executable}"], cwd=repo, check=True)
+    git("add", "-A", cwd=repo)
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "clean", cwd=repo)
+    path = repo / "notebooks" / "02-live-capture.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    execute(nb, path.parent)
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert nb.metadata["language_info"].get("version")  # the kernel filled it in
+    nbformat.write(nb, path)  # what JupyterLab's save writes
+    assert '"output_type"' in path.read_text(encoding="utf-8")  # the working copy keeps its outputs
+    assert git("diff", "HEAD", "--stat", cwd=repo) == ""  # git sees no change in the notebook
+    # git status lists a file whose size changed until it is added again (it compares sizes before
+    # running the filter); adding it stages nothing, and the status is clean.
+    git("add", "-A", cwd=repo)
+    assert git("diff", "--cached", "--stat", cwd=repo) == ""
+    assert git("status", "--porcelain", cwd=repo) == ""

@@ -206,3 +206,19 @@ def test_intervals_parse_and_format() -> None:
         "2 h",
         "1 d",
     ]
+
+
+def test_one_delivery_is_a_bar_in_a_readable_window(df: pd.DataFrame) -> None:
+    """A one-event filter used to fill the plot with one 100 ms bar and an axis of 37.60–37.70."""
+    one = df.iloc[[3]]
+    counts = plots.timeline_counts(one)
+    assert counts.attrs["interval"] == pd.Timedelta(seconds=1) and counts.to_numpy().sum() == 1
+    ax = plots.plot_timeline(one)
+    low, high = ax.get_xlim()
+    window = (high - low) * 86400  # matplotlib dates are days
+    assert window >= plots.MIN_BINS - 0.01  # seconds: the bar is one of at least twelve slots
+    (bar,) = [p for p in ax.patches if p.get_label() == one["event_type"].iloc[0]]
+    x0 = bar.get_path().vertices[:, 0].min()
+    assert low < x0 < high and (x0 - low) > (high - low) / 3  # about centred
+    many = plots.timeline_counts(df)
+    assert many.attrs["interval"] < pd.Timedelta(seconds=1)  # a burst still gets fine bars

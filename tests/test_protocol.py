@@ -1,4 +1,4 @@
-"""The pure Socket Mode core: parsing, acks, decisions, backoff, per-connection state."""
+"""The pure Socket Mode core: parsing, the ack path, decisions, backoff."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from slacklab.protocol import (
     FATAL_API_ERRORS,
     Action,
-    ConnectionProtocol,
-    ConnState,
     Disconnect,
     Envelope,
     Hello,
     Malformed,
     Unknown,
+    ack_for,
     backoff_delays,
     build_ack,
     decide_api_error,
@@ -27,6 +26,7 @@ from slacklab.protocol import (
     decide_disconnect,
     describe_close,
     parse_frame,
+    peek_envelope,
 )
 
 # Valid JSON fixtures shaped like Slack's (python-slack-sdk mock server, slack-go fixture).
@@ -244,93 +244,49 @@ class TestBackoff:
         assert all(0 < d <= 30 for d in a + b)
 
 
-class TestConnectionProtocol:
-    def test_hello_then_envelope_is_acked(self) -> None:
-        p = ConnectionProtocol("c1")
-        assert p.state is ConnState.AWAITING_HELLO
-        step = p.receive(HELLO)
-        assert step.ack is None and p.state is ConnState.OPEN and p.hello is not None
-        step = p.receive(EVENT)
-        assert json.loads(step.ack or "") == {"envelope_id": "cda4159a-72a5-4744-aba3-4d66eb52682b"}
-        assert step.decision.action is Action.CONTINUE
-        assert p.envelopes == 1
-
-    def test_envelope_before_hello_is_still_acked(self) -> None:
-        step = ConnectionProtocol("c1").receive(SLASH)
-        assert step.ack is not None
-
-    def test_malformed_is_counted_not_raised(self) -> None:
-        p = ConnectionProtocol("c1")
-        step = p.receive("garbage")
-        assert isinstance(step.frame, Malformed) and step.ack is None
-        assert p.malformed == 1 and step.decision.action is Action.CONTINUE
-
-    def test_warning_then_refresh_asks_for_one_replacement(self) -> None:
-        p = ConnectionProtocol("c1")
-        p.receive(HELLO)
-        assert p.receive(disconnect("warning")).decision.action is Action.REPLACE
-        assert p.state is ConnState.RETIRING
-        assert p.receive(disconnect("refresh_requested")).decision.action is Action.CONTINUE
-        # envelopes on a retiring connection are still acked
-        assert p.receive(EVENT).ack is not None
-        assert p.closed(1000).action is Action.CONTINUE
-
-    def test_refresh_without_warning(self) -> None:
-        p = ConnectionProtocol("c1")
-        p.receive(HELLO)
-        assert p.receive(disconnect("refresh_requested")).decision.action is Action.REPLACE
-
-    def test_too_many_websockets(self) -> None:
-        p = ConnectionProtocol("c1")
-        assert p.receive(disconnect("too_many_websockets")).decision.action is Action.RECONNECT
-        assert p.closed(1000).action is Action.CONTINUE  # the listener decides on the reconnect once
-
-    def test_link_disabled_stops_even_after_close(self) -> None:
-        p = ConnectionProtocol("c1")
-        p.receive(HELLO)
-        p.receive(disconnect("warning"))
-        d = p.receive(disconnect("link_disabled")).decision
-        assert d.action is Action.STOP
-        assert p.closed(1000).action is Action.STOP
-
-    def test_unexpected_close_reconnects(self) -> None:
-        p = ConnectionProtocol("c1")
-        p.receive(HELLO)
-        assert p.closed(1006).action is Action.RECONNECT
-        assert p.closed(1006).action is Action.CONTINUE  # reported once
-        assert p.receive(disconnect("warning")).decision.action is Action.CONTINUE
-
-    def test_close_before_hello_reconnects(self) -> None:
-        assert ConnectionProtocol("c1").closed(None).action is Action.RECONNECT
+class TestAckPath:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (EVENT, ("cda4159a-72a5-4744-aba3-4d66eb52682b", False)),
+            (SLASH.encode(), ("1d3c79ab", False)),
+            (HELLO, (None, True)),
+            (disconnect("warning"), (None, True)),
+            ('{"type":"hello","envelope_id":"e1"}', ("e1", False)),  # an id makes it an envelope
+            ('{"envelope_id":"e2","payload":[1]}', (None, False)),  # malformed: no ack, a problem row
+            ('{"envelope_id":"e4","payload":null}', ("e4", False)),
+            ('{"envelope_id":""}', (None, False)),
+            ('{"envelope_id":5,"type":"events_api"}', (None, False)),
+            ('{"type":5,"envelope_id":"e3"}', ("e3", False)),  # odd type: the full parser decides
+            ('{"type":"mystery"}', (None, False)),
+            ("garbage", (None, False)),
+            ("[1]", (None, False)),
+            (b"\xff\xfe", (None, False)),
+        ],
+    )
+    def test_peek_reads_only_what_the_ack_needs(self, text: str | bytes, expected: tuple[str | None, bool]) -> None:
+        assert peek_envelope(text) == expected
 
     @given(
-        st.lists(
-            st.sampled_from(
-                [
-                    HELLO,
-                    EVENT,
-                    SLASH,
-                    "junk",
-                    disconnect("warning"),
-                    disconnect("refresh_requested"),
-                    disconnect("too_many_websockets"),
-                    disconnect("link_disabled"),
-                    disconnect("x"),
-                ]
-            ),
-            max_size=30,
+        st.one_of(
+            st.text(max_size=40),
+            st.dictionaries(
+                st.sampled_from(["type", "envelope_id", "payload", "retry_attempt"]),
+                st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.just({})),
+            ).map(json.dumps),
         )
     )
-    @settings(max_examples=200, deadline=None)
-    def test_any_sequence_asks_for_at_most_one_replacement_and_acks_every_envelope(self, frames: list[str]) -> None:
-        p = ConnectionProtocol("c1")
-        replacements = 0
-        for text in frames:
-            step = p.receive(text)
-            if isinstance(step.frame, Envelope):
-                assert step.ack is not None
-            if step.decision.action in (Action.REPLACE, Action.RECONNECT):
-                replacements += 1
-        assert replacements <= 1
-        p.closed(1000)
-        assert p.state is ConnState.CLOSED
+    @settings(max_examples=400, deadline=None)
+    def test_peek_acks_exactly_what_the_full_parser_calls_an_envelope(self, text: str) -> None:
+        envelope_id, control = peek_envelope(text)
+        frame = parse_frame(text)
+        if isinstance(frame, Envelope):
+            assert envelope_id == frame.envelope_id and not control
+        else:
+            assert envelope_id is None
+        assert control == isinstance(frame, Hello | Disconnect)
+
+    @given(st.text(max_size=30))
+    def test_ack_for_is_build_ack(self, envelope_id: str) -> None:
+        assert ack_for(envelope_id) == build_ack(envelope_id)
+        assert json.loads(ack_for(envelope_id)) == {"envelope_id": envelope_id}

@@ -156,6 +156,41 @@ class TestRejections:
             cap.wait_for(1, timeout=5)
         assert any("respond() raised RuntimeError" in n for n in cap.notes)
 
+    def test_a_log_that_cannot_be_written_fails_closed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_leftover_threads
+    ) -> None:
+        """Like the journal: not on disk -> not accepted (500, Slack retries), a problem row, a plain note."""
+        import errno
+
+        from slacklab.http.logs import HttpLogWriter
+
+        real_write = HttpLogWriter.write
+        disk_full = threading.Event()
+        disk_full.set()
+
+        def write(self: HttpLogWriter, request: Any) -> None:
+            if disk_full.is_set():
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_write(self, request)
+
+        monkeypatch.setattr(HttpLogWriter, "write", write)
+        with HttpReceiver(signing_secret=SECRET, log=tmp_path / "r.jsonl") as cap:
+            for n in (1, 2):
+                body, headers = signed_json(event_payload(f"Ev{n}"))
+                status, answer = post(cap.url, body, headers)
+                assert status == 500 and b"retry" in answer
+            disk_full.clear()
+            body, headers = signed_json(event_payload("Ev3"))
+            assert post(cap.url, body, headers)[0] == 200
+            cap.wait_for(1, timeout=5)
+        problems = cap.problems()
+        assert len(problems) == 2 and problems.problem.str.startswith("500: cannot write the request log").all()
+        assert len(cap) == 1  # only the request that reached the log is a delivery
+        failing = [n for n in cap.notes if "cannot write the request log" in n]
+        assert len(failing) == 1 and "No space left" in failing[0] and "Slack sends them again" in failing[0]
+        assert any("written again" in n for n in cap.notes)
+        assert len(read_http_log(tmp_path / "r.jsonl", SECRET)) == 1
+
 
 class TestLifecycle:
     def test_non_loopback_host_is_warned_about(self) -> None:

@@ -61,13 +61,19 @@ def test_the_mix_covers_every_kind(seed, events):
 
 def test_event_ids_unique_and_event_time_from_fixed_epoch():
     s = build_scenario(seed=5)
-    events = [i for i in s if i.kind == "events_api"]
+    events = [i for i in s if i.kind == "events_api" and i.payload["type"] == "event_callback"]
     ids = [i.payload["event_id"] for i in events]
     assert len(ids) == len(set(ids))
     assert all(e.startswith("Ev") and len(e) == 12 for e in ids)
     for i in events:
         assert i.payload["event_time"] == int(DEFAULT_WORKSPACE.start_epoch + i.at)
-    triggers = [i.payload["trigger_id"] for i in s if i.kind != "events_api"]
+    triggers = [i.payload["trigger_id"] for i in s if i.kind != "events_api" and "trigger_id" in i.payload]
+    # Slack sends no trigger with options requests and closed modals
+    assert all(
+        i.payload["type"] in ("block_suggestion", "view_closed")
+        for i in s
+        if i.kind == "interactive" and "trigger_id" not in i.payload
+    )
     assert len(triggers) == len(set(triggers))
 
 
@@ -76,16 +82,31 @@ def test_events_api_payload_shape():
         if item.kind != "events_api":
             continue
         p = item.payload
-        assert p["type"] == "event_callback"
         assert p["token"] == "SIMULATED-verification-token"
         assert p["team_id"] == "T0SIMTEAM" and p["api_app_id"] == "A0SIMAPP"
-        assert p["is_ext_shared_channel"] is False
+        if p["type"] == "app_rate_limited":  # a body of its own, without an event
+            assert p["minute_rate_limited"] % 60 == 0
+            continue
+        assert p["type"] == "event_callback"
+        assert p["is_ext_shared_channel"] is (p["event"]["type"] == "channel_shared")
+        assert "enterprise_id" not in p and p["context_enterprise_id"] is None
         auth = p["authorizations"][0]
         assert auth["is_bot"] is True and auth["user_id"] == "U0SIMBOT"
         ctx = json.loads(base64.urlsafe_b64decode(p["event_context"][2:] + "=="))
         assert ctx["et"] == p["event"]["type"] and ctx["tid"] == "T0SIMTEAM"
         ev = p["event"]
-        assert ev["type"] in {"message", "reaction_added", "reaction_removed", "app_mention", "member_joined_channel"}
+        assert ev["type"] in {
+            "message",
+            "reaction_added",
+            "reaction_removed",
+            "app_mention",
+            "member_joined_channel",
+            "file_shared",
+            "app_home_opened",
+            "assistant_thread_started",
+            "function_executed",
+            "channel_shared",
+        }
         assert "event_ts" in ev
         if ev["type"] == "message":
             assert ev["channel"].startswith(("C0SIM", "D0SIM"))
@@ -93,7 +114,8 @@ def test_events_api_payload_shape():
             assert ev["ts"] == ev["event_ts"]
         fields = payload_fields("events_api", p)
         assert fields["event_id"] == p["event_id"]
-        assert fields["channel"]
+        assert fields["channel"] or ev["type"] == "function_executed"
+        assert fields["user"] or ev["type"] in ("channel_shared", "function_executed") or ev.get("bot_id")
 
 
 def test_subtype_details():
@@ -216,3 +238,15 @@ def test_build_scenario_arguments():
         build_scenario(weights={"nonsense": 1})
     only_slash = build_scenario(events=10, weights={"slash": 1})
     assert {i.kind for i in only_slash} == {"slash_commands"}
+
+
+def test_id_less_families_are_opt_in():
+    default = build_scenario(seed=1, events=400)
+    assert not {"view_closed", "block_suggestion", "app_rate_limited"} & set(default.counts())
+    from slacklab.sim.scenario import DEFAULT_WEIGHTS
+
+    weights = {**DEFAULT_WEIGHTS, "view_closed": 1, "block_suggestion": 1, "rate_limited": 1}
+    mixed = build_scenario(seed=1, events=400, weights=weights)
+    assert {"view_closed", "block_suggestion", "app_rate_limited"} <= set(mixed.counts())
+    labels = mixed.counts()
+    assert labels["message"] == max(labels.values())  # messages dominate

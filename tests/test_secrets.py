@@ -1,7 +1,11 @@
 """Secrets audit: planted fake credentials never come out of slacklab, whatever path they came in by.
 
 Distinctive, obviously fake secrets — an app token (``xapp-``), a bot token
-(``xoxb-``), a user token (``xoxp-``), the deprecated verification ``token``
+(``xoxb-``), a user token (``xoxp-``), browser session tokens (``xoxc-``,
+``xoxd-``), a refresh token (``xoxe-``), a workflow token (``xwfp-``, as
+``function_executed`` carries it in ``bot_access_token``), values under keys
+named like secrets (``access_token``, ``client_secret``), ``response_url`` values
+and an incoming-webhook URL (they can post), the deprecated verification ``token``
 field, a signing secret, ``Authorization`` and ``Cookie`` header values — are
 planted in every input: Socket Mode frames (well-formed, cut short, of an
 unknown type), the listener's own token, HTTP requests to the live receiver
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import stat
 import time
 import warnings
@@ -52,6 +57,15 @@ pytestmark = pytest.mark.timeout(120)
 APP = "xapp-1-A0PLANTED-0000-plantedappTOKENfake"
 BOT = "xoxb-0000-PLANTED-bot-fake"
 USER = "xoxp-0000-PLANTED-user-fake"
+SESSION = "xoxc-0000-PLANTED-session-fake"
+SESSION_COOKIE = "xoxd-PLANTEDsessionCOOKIE%2Bfake%3D"
+REFRESH = "xoxe-1-PLANTED-refresh-fake"
+WORKFLOW = "xwfp-0000-PLANTED-workflow-fake"
+ACCESS = "PLANTEDaccessTOKEN-0000-fake"  # no token shape: masked because of its key
+CLIENT_SECRET = "PLANTEDclientSECRET-0000-fake"
+RESPONSE_URL = "https://hooks.slack.com/commands/T0PLANT/1111/PLANTEDresponseURLfake"
+ACTIONS_URL = "https://hooks.slack.com/actions/T0PLANT/2222/PLANTEDactionsURLfake"
+WEBHOOK = "https://hooks.slack.com/services/T0PLANT/B0PLANT/PLANTEDwebhookURLfake"
 VERIFICATION = "PLANTEDverificationTOKEN-0000-fake"
 SIGNING = "PLANTEDsigningSECRET-0000-fake"
 BASIC = "Basic PLANTEDbasicAUTH-0000-fake"
@@ -60,17 +74,32 @@ NEEDLES = (
     "plantedappTOKENfake",
     "PLANTED-bot-fake",
     "PLANTED-user-fake",
+    "PLANTED-session-fake",
+    "PLANTEDsessionCOOKIE",
+    "PLANTED-refresh-fake",
+    "PLANTED-workflow-fake",
+    "PLANTEDaccessTOKEN",
+    "PLANTEDclientSECRET",
+    "PLANTEDresponseURL",
+    "PLANTEDactionsURL",
+    "PLANTEDwebhookURL",
     "PLANTEDverificationTOKEN",
     "PLANTEDsigningSECRET",
     "PLANTEDbasicAUTH",
     "PLANTEDcookieVALUE",
 )
-TEXT = f"pasted by mistake: {BOT} and {USER} and {APP} — please rotate"
+TEXT = (
+    f"pasted by mistake: {BOT} and {USER} and {APP}, {SESSION} / {SESSION_COOKIE}, {REFRESH},"
+    f" the webhook {WEBHOOK} — please rotate"
+)
+# a ticket in a WebSocket URL, unmasked (websockets and slack_sdk log it at DEBUG)
+TICKET = re.compile(r"ticket=(?!•••)[^&\s\"']+")
 SECRET_HEADERS = (("Authorization", f"Bearer {BOT}"), ("Cookie", COOKIE), ("Proxy-Authorization", BASIC))
 
 
 def leaks(text: str) -> list[str]:
-    return [n for n in NEEDLES if n in text]
+    found = [n for n in NEEDLES if n in text]
+    return found + [m.group(0) for m in TICKET.finditer(text)]
 
 
 def assert_clean(where: str, text: str) -> None:
@@ -121,11 +150,16 @@ def records(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def assert_logs_clean(caplog: pytest.LogCaptureFixture) -> None:
+def assert_logs_clean(caplog: pytest.LogCaptureFixture, *, websocket: bool = False) -> None:
+    """Every record at DEBUG, slacklab's and the libraries' (``websocket``: websockets logged the ticket URL)."""
     ours = [r for r in caplog.records if r.name.startswith("slacklab")]
     assert ours  # the capture did log
-    for record in ours:
+    for record in caplog.records:
         assert_clean(f"log record {record.name}", record.getMessage() + (record.exc_text or ""))
+    if websocket:  # the library did log the URL (masked): the filter, not silence, keeps it clean
+        assert any(r.name.startswith("websockets") and "ticket=•••" in r.getMessage() for r in caplog.records), (
+            "websockets logged no ticket URL at DEBUG"
+        )
 
 
 # ------------------------------------------------------------------ Socket Mode
@@ -139,17 +173,25 @@ def planted_items() -> list[ScenarioItem]:
         ),
         "token": VERIFICATION,
     }
-    slash = {**slash_payload("111.plant.slash", text=TEXT), "token": VERIFICATION}
+    slash = {**slash_payload("111.plant.slash", text=TEXT), "token": VERIFICATION, "response_url": RESPONSE_URL}
     click = {
         **block_action_payload("222.plant.click"),
         "token": VERIFICATION,
+        "response_url": ACTIONS_URL,
         "message": {"text": TEXT, "ts": "1700000000.000200"},
     }
+    function = {
+        **event_payload("EvPLANT4", event_type="function_executed"),
+        "token": VERIFICATION,
+        "authorizations": [{"access_token": ACCESS, "client_secret": CLIENT_SECRET}],
+    }
+    function["event"] = {**function["event"], "bot_access_token": WORKFLOW, "inputs": {"hook": WEBHOOK}}
     return [
         ScenarioItem(0.0, "events_api", event),
         ScenarioItem(0.1, "events_api", edited),
         ScenarioItem(0.2, "slash_commands", slash),
         ScenarioItem(0.3, "interactive", click),
+        ScenarioItem(0.4, "events_api", function),
     ]
 
 
@@ -159,7 +201,7 @@ def test_socket_mode_path(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
         listener = Listener(sim.app_token, api_url=sim.api_url, journal=journal, **FAST)
         capture = listener.start()
         try:
-            assert capture.wait_for(4, timeout=20) == 4
+            assert capture.wait_for(5, timeout=20) == 5
             cut = envelope({**event_payload("EvPLANT3", text=TEXT), "token": VERIFICATION}, "env-cut")
             sim.send_malformed(cut[: cut.index(VERIFICATION) + 12])  # cut inside the token's value
             sim.send_malformed(cut[: cut.index("pasted") + 40])  # cut inside the text
@@ -170,10 +212,11 @@ def test_socket_mode_path(tmp_path: Path, records: pytest.LogCaptureFixture) -> 
             listener.stop()
         assert_clean("repr(simulator)", repr(sim))
     raw = journal.read_text(encoding="utf-8")
-    assert VERIFICATION in raw and BOT in raw  # the secrets really went through this path
+    for planted in (VERIFICATION, BOT, WORKFLOW, ACCESS, RESPONSE_URL, WEBHOOK):
+        assert json.dumps(planted)[1:-1] in raw  # the secrets really went through this path
     assert_private(journal)
     audit("socket", capture, tmp_path)
-    assert_logs_clean(records)
+    assert_logs_clean(records, websocket=True)
     reloaded = slacklab.load(journal)
     audit("reloaded", reloaded, tmp_path)
 
@@ -228,8 +271,15 @@ def test_http_receiver_path(tmp_path: Path, records: pytest.LogCaptureFixture) -
     try:
         for payload, form in (
             ({**event_payload("EvHTTP1", text=TEXT), "token": VERIFICATION}, False),
-            ({**slash_payload("333.plant.http", text=TEXT), "token": VERIFICATION}, True),
-            ({"payload": json.dumps({**block_action_payload("444.plant.http"), "token": VERIFICATION})}, True),
+            ({**slash_payload("333.plant.http", text=TEXT), "token": VERIFICATION, "response_url": RESPONSE_URL}, True),
+            (
+                {
+                    "payload": json.dumps(
+                        {**block_action_payload("444.plant.http"), "token": VERIFICATION, "response_url": ACTIONS_URL}
+                    )
+                },
+                True,
+            ),
             ({"type": "url_verification", "token": VERIFICATION, "challenge": "c-1"}, False),
         ):
             body, headers = signed(payload, form=form)
@@ -267,7 +317,7 @@ def http_entries() -> list[tuple[bytes, list[tuple[str, str]]]]:
     out = []
     for payload, form in (
         ({**event_payload("EvLOG1", text=TEXT), "token": VERIFICATION}, False),
-        ({**slash_payload("555.plant.log", text=TEXT), "token": VERIFICATION}, True),
+        ({**slash_payload("555.plant.log", text=TEXT), "token": VERIFICATION, "response_url": RESPONSE_URL}, True),
     ):
         body, headers = signed(payload, form=form)
         out.append((body, list(headers.items())))
@@ -373,6 +423,23 @@ def test_comparison_reports(tmp_path: Path) -> None:
         except ValueError:
             continue
         assert_clean(f"comparison {table} CSV", path.read_text())
+    # the command line: what it prints, what it writes, and its one-line errors
+    import io
+    from contextlib import redirect_stderr
+
+    from slacklab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, redirect_stderr(err):
+        mp.setenv("SLACK_SIGNING_SECRET", SIGNING)
+        assert main(["compare", str(journal), str(log), "--out", str(tmp_path / "cli.html")], out=out) == 0
+        assert main(["export", str(log), str(tmp_path / "cli.csv"), "--view", "events"], out=out) == 0
+        assert main(["export", str(journal), str(tmp_path / "cli.csv")], out=out) == 2  # exists: one line
+        mp.setenv("SLACK_APP_TOKEN", BOT)
+        assert main(["capture", "--out", str(tmp_path / "never.csv")], out=out) == 2  # not an xapp- token
+    assert "signatures checked" in out.getvalue() and err.getvalue().count("\n") == 2
+    assert_clean("CLI output", out.getvalue() + err.getvalue())
+    assert_clean("CLI report", (tmp_path / "cli.html").read_text() + (tmp_path / "cli.csv").read_text())
 
 
 def test_bad_arguments_never_echo_secrets(tmp_path: Path) -> None:

@@ -233,7 +233,9 @@ class TestPanel:
         panel = explore(df)
         panels.append(panel)
         assert panel.redraws == 1 and panel.shown == len(df)
-        assert panel.df is df
+        assert panel.full_df is df  # no copy without a filter
+        assert list(panel.df.columns)[:3] == ["received_at", "source", "event_type"] and "payload" not in panel.df
+        assert str(panel.df["received_at"].dtype) == "datetime64[ms, UTC]"
         assert panel.controls["types"].options == tuple((f"{t} ({n})", t) for t, n in event_type_counts(df).items())
         assert [v for _, v in panel.controls["channel"].options] == ["", "C0", "C1", "C2"]
         assert panel.counts.equals(counts_by_type(df))
@@ -469,11 +471,12 @@ class TestLivePanel:
         panels.append(panel)
         if panel._refresher is not None:
             panel._refresher.pause()
+        seen_types: list[str] = []
 
         def check() -> None:
             panel.refresh()
             assert panel.last_error is None
-            shown = panel.df
+            shown = panel.full_df
             frame = cap.df if source == "capture" else panel._source.frame
             assert panel._codes.n == len(frame)  # the coded way was taken
             assert panel.shown == len(shown)
@@ -481,11 +484,15 @@ class TestLivePanel:
             assert list(panel.counts.index) == list(counts_by_type(shown).index)
             expected = timeline_counts(shown, "1s")
             assert panel.chart_data.equals(expected) and panel.chart_data.attrs == expected.attrs
-            assert [v for _, v in panel.controls["types"].options][: len(label_counts(frame, "event_type"))] == list(
-                label_counts(frame, "event_type").index
-            )
-            channels = sorted(label_counts(frame, "channel").index)
-            assert [v for _, v in panel.controls["channel"].options][1 : 1 + len(channels)] == channels
+            # every choice, with its count; choices keep their places as more arrive (the browser sends positions)
+            labels = {v: label for label, v in panel.controls["types"].options}
+            for name, n in label_counts(frame, "event_type").items():
+                assert labels[name] == f"{name} ({n:,})"
+            order = [v for _, v in panel.controls["types"].options]
+            assert order[: len(seen_types)] == seen_types
+            seen_types[:] = order
+            channels = set(label_counts(frame, "channel").index)
+            assert channels <= {v for _, v in panel.controls["channel"].options}
             assert f"of {len(shown):,} matching rows" in panel._rows.value or shown.empty
 
         check()
@@ -504,3 +511,110 @@ class TestLivePanel:
                 for row in rows[len(cap) : len(cap) + 15]:
                     cap.record_delivery(row)
                 check()
+
+
+class TestNotebookBehaviour:
+    def test_rerunning_a_cell_twenty_times_leaves_one_thread(
+        self, panels: list[ExplorePanel], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import slacklab.notebook.panel as panel_module
+
+        cap = Capture()
+        cap.set_state("listening")
+        runs = iter(range(1, 100))
+        monkeypatch.setattr(panel_module, "current_cell", lambda: ("cell-7", next(runs)))
+        made = []
+        for _ in range(20):  # the same cell, run again and again
+            made.append(explore(cap, refresh_every=0.05))
+        panels.extend(made)
+        alive = [t for t in threading.enumerate() if t.name.startswith("slacklab-explore")]
+        assert len(alive) == 1
+        assert made[-1].live and all(p._refresher is None for p in made[:-1])
+        # two panels made by one run of a cell both stay
+        monkeypatch.setattr(panel_module, "current_cell", lambda: ("cell-8", 1))
+        both = [explore(cap), explore(cap)]
+        panels.extend(both)
+        assert all(p._refresher is not None for p in both)
+
+    def test_outside_a_kernel_no_cell_is_known(self) -> None:
+        from slacklab.notebook.sources import current_cell
+
+        assert current_cell() is None
+
+    def test_user_changes_while_events_stream_are_never_undone(self, panels: list[ExplorePanel]) -> None:
+        """The browser's changes (set_state, from the kernel's comm handling) race the refresher's updates
+        of the same control's choices: the user's last choice always stands, and the panel agrees with it."""
+        import random
+
+        cap = Capture()
+        cap.set_state("listening")
+        panel = explore(cap, refresh_every=0.02)
+        panels.append(panel)
+        types = panel.controls["types"]
+        rows = make_rows(1500, step=0.01)
+        for i, row in enumerate(rows):
+            if i % 50 == 49:  # new event types keep arriving: the choices change under the user's clicks
+                row["event_type"] = f"type_{i:04d}"
+
+        def listener() -> None:
+            for i, row in enumerate(rows):
+                cap.record_delivery(row)
+                if i % 10 == 0:
+                    time.sleep(0.002)
+
+        feeder = threading.Thread(target=listener, name="fake-listener")
+        feeder.start()
+        rng = random.Random(3)
+        assert wait_until(lambda: len(types.options) >= 4)
+        clicks = 0
+        while feeder.is_alive() or clicks < 20:
+            values = [v for _, v in types.options]
+            picked = sorted(rng.sample(range(len(values)), rng.randint(1, min(3, len(values)))))
+            types.set_state({"index": picked})  # what ipywidgets does with the browser's message
+            wanted = tuple(values[i] for i in picked)
+            assert tuple(types.value) == wanted
+            time.sleep(rng.uniform(0.0, 0.03))
+            assert tuple(types.value) == wanted, "the refresher undid the user's choice"
+            clicks += 1
+        feeder.join(10)
+        cap.set_state("stopped")
+        assert wait_until(lambda: not panel.live and panel.shown == len(Filters(event_types=wanted).apply(cap.df)))
+        assert panel.filters.event_types == wanted
+        assert {v for _, v in types.options} >= set(cap.df["event_type"])  # the new types arrived meanwhile
+
+    def test_the_refresher_leaves_a_control_alone_while_the_user_works_it(self, panels: list[ExplorePanel]) -> None:
+        from slacklab.notebook import controls as controls_module
+
+        cap = Capture()
+        for row in make_rows(20):
+            cap.record_delivery(row)
+        panel = explore(cap)
+        panels.append(panel)
+        panel._refresher.pause()  # type: ignore[union-attr]
+        channel = panel.controls["channel"]
+        channel.set_state({"index": 1})  # the user picks a channel
+        before = list(channel.options)
+        more = make_rows(5, start=20)
+        for row in more:
+            row["channel"] = "C-new"
+            cap.record_delivery(row)
+        panel.refresh()
+        assert list(channel.options) == before and panel._choices_pending  # not now: the user is busy with it
+        panel._controls.touched["channel"] -= controls_module.USER_GRACE
+        panel.refresh()
+        assert "C-new" in [v for _, v in channel.options] and not panel._choices_pending
+        assert [tuple(o) for o in channel.options][: len(before)] == [tuple(o) for o in before]
+        assert channel.value == before[1][1]
+
+
+def test_compact_frame() -> None:
+    from slacklab.notebook.views import COMPACT_COLUMNS, compact_frame
+
+    full = deliveries_frame(make_rows(5))
+    compact = compact_frame(full)
+    assert set(compact.columns) <= set(COMPACT_COLUMNS) and "payload" not in compact and "envelope_id" not in compact
+    assert "response_ms" not in compact  # empty in this capture: left out
+    assert compact.index.equals(full.index) and compact["text"].equals(full["text"])
+    assert str(compact["received_at"].dtype) == "datetime64[ms, UTC]"
+    assert ".000000" not in compact.to_string() and "+00:00" in compact.to_string()
+    assert full["received_at"].dtype == "datetime64[ns, UTC]"  # the source is not changed

@@ -70,7 +70,7 @@ from slacklab.protocol import Frame
 from slacklab.redact import mask_text
 from slacklab.table import paused_gc
 
-__all__ = ["HttpLogWriter", "read_http_log"]
+__all__ = ["HttpLogWriter", "exact_body", "read_http_log"]
 
 log = logging.getLogger("slacklab.http.logs")
 
@@ -180,6 +180,22 @@ def _jsonl_request(record: Any, line: str) -> CapturedRequest:
         response_ms=duration(record.get("ms")),
         body_json=body_json,
     )
+
+
+def exact_body(line: str) -> bytes:
+    """The exact body bytes of one receiver log line (what ``X-Slack-Signature`` covers).
+
+    Raises:
+        ValueError: the line is not a slacklab HTTP log record.
+    """
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        record = _with_broken_json(line)
+    try:
+        return _jsonl_request(record, line).body
+    except EntryError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _with_broken_json(line: str) -> dict[str, Any] | None:

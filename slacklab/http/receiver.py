@@ -13,7 +13,9 @@ interactivity here. For every request the receiver:
    for requests that are not Slack's, otherwise **200** with an empty body;
 4. appends the exact raw request, with that status, to the JSON Lines ``log``
    (mode 0600; it holds raw payloads) *before* answering, so a request
-   answered 200 is on disk even if the process dies right after;
+   answered 200 is on disk even if the process dies right after; when the log
+   cannot be written the request is answered **500** (Slack retries it later),
+   kept as a problem row, and a note says why (fail closed, like the journal);
    ``read_http_log(log, signing_secret)`` turns it back into the same rows;
 5. answers, then records the row (with ``http_status`` and ``response_ms``,
    the time to the answer) in the capture.
@@ -228,6 +230,7 @@ class HttpReceiver:
         self._stopping = threading.Event()
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._log_failing = False
 
     # ----------------------------------------------------------- lifecycle
 
@@ -355,6 +358,20 @@ class HttpReceiver:
             return None
         return reply if isinstance(reply, Reply) else None
 
+    def _log_failed(self, handler: _Handler, at: float, exc: OSError, described: str) -> None:
+        """Fail closed, as the journal does: not on disk, not accepted (500: Slack retries); say so once."""
+        assert self._writer is not None
+        message = (
+            f"cannot write the request log {self._writer.path} ({exc.strerror or exc}): requests are answered "
+            "500 so Slack sends them again later; free some space or fix the file, and they are kept again"
+        )
+        handler._answer(500, b"slacklab could not record this request; please retry\n")
+        self.capture.record_problem(at, None, f"500: {message}", described)
+        if not self._log_failing:
+            self._log_failing = True
+            log.error("%s", message)
+            self.capture.note(message)
+
     def handle(self, handler: _Handler) -> None:
         """Answer one POST (called in the request's thread)."""
         started, at = time.perf_counter(), time.time()
@@ -391,9 +408,12 @@ class HttpReceiver:
         if self._writer is not None:  # logged (flushed to the OS) before answering: answered => on disk
             try:
                 self._writer.write(CapturedRequest(at, "POST", handler.path, request.headers, body, status, ms))
-            except OSError as exc:  # a full disk must not take the receiver down
-                log.error("cannot write the request log: %s", exc)
-                self.capture.note(f"could not write the request log {self._writer.path}: {exc.strerror or exc}")
+            except OSError as exc:
+                self._log_failed(handler, at, exc, request.describe())
+                return
+            if self._log_failing:
+                self._log_failing = False
+                self.capture.note(f"the request log {self._writer.path} is written again")
         if not handler._answer(status, answer, content_type, headers):
             log.info("the client went away before the answer (it gave up waiting?)")
         if parsed.row is not None:

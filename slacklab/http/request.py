@@ -263,6 +263,7 @@ def request_row(
         signature=verify(signing_secret, headers, request.body, request.at, exact_body=request.exact_body),
         http_status=request.status,
         response_ms=request.response_ms,
+        replayed=True if (headers.get("x-slacklab-replay") or "").strip() == "1" else None,
     )
     if row["event_time"] is not None and not 0 <= row["event_time"] < _LATEST:
         # schema.event_time_seconds lets through times pandas cannot hold (year > 2262),

@@ -1,8 +1,13 @@
 """The notebook UI: the explore panel, its filters, and charts. It reads captures and DataFrames only.
 
 * :mod:`~slacklab.notebook.panel` – :func:`explore` (ipywidgets; needs ``slacklab[notebook]``);
+* :mod:`~slacklab.notebook.controls` – the panel's filter widgets, safe to update while the user clicks;
 * :mod:`~slacklab.notebook.filters` – :class:`Filters`, the panel's selection as plain data;
+* :mod:`~slacklab.notebook.codes` – integer codes of a growing capture, for fast counts;
+* :mod:`~slacklab.notebook.timeline` – deliveries per interval and type (the chart's numbers);
 * :mod:`~slacklab.notebook.plots` – matplotlib charts that return their ``Axes``;
+* :mod:`~slacklab.notebook.views` – the panel's HTML pieces and the compact ``panel.df``;
+* :mod:`~slacklab.notebook.sources` – what a panel reads, and closing it when its cell re-runs;
 * :mod:`~slacklab.notebook.refresher` – the throttled thread that keeps a live panel current.
 """
 

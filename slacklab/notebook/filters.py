@@ -19,14 +19,15 @@ substring match (no regular expressions, so ``.`` or ``(`` mean themselves).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["NONE_LABEL", "Filters", "label_counts", "time_span", "to_utc"]
+__all__ = ["NONE_LABEL", "Filters", "counts_from_codes", "label_counts", "time_span", "to_utc"]
 
 NONE_LABEL = "(none)"
 """How a missing value (no event type, no channel…) is shown and selected."""
@@ -34,7 +35,7 @@ NONE_LABEL = "(none)"
 SEARCH_COLUMNS = ("text", "payload")
 """The columns the free-text search looks in: the message text and the (masked) raw payload."""
 
-TimeLike = pd.Timestamp | datetime | str | float | int
+TimeLike: TypeAlias = pd.Timestamp | datetime | str | float | int
 
 
 def to_utc(value: TimeLike | None) -> pd.Timestamp | None:
@@ -185,9 +186,24 @@ def label_counts(df: pd.DataFrame, column: str, *, limit: int | None = None) -> 
     chart draws.
     """
     if column not in df.columns or df.empty:
-        return pd.Series([], dtype="int64", name="count", index=pd.Index([], name=column, dtype="object"))
-    counts = _labels(df[column]).value_counts(sort=False)
-    out = counts.sort_index().sort_values(ascending=False, kind="stable").astype("int64")
+        return counts_from_codes(np.zeros(0, dtype="int64"), [], column)
+    positions, labels = pd.factorize(_labels(df[column]))
+    return counts_from_codes(positions, list(labels), column, limit=limit)
+
+
+def counts_from_codes(
+    positions: np.ndarray, labels: Sequence[str], column: str, *, limit: int | None = None
+) -> pd.Series:
+    """:func:`label_counts` from each row's label as a position in ``labels`` (one implementation for both).
+
+    The explore panel keeps integer codes of a growing capture's columns
+    (:class:`slacklab.notebook.codes.Codes`) and counts them without hashing
+    a string; :func:`label_counts` factorises a frame and comes here too.
+    """
+    counts = np.bincount(positions, minlength=len(labels)) if len(positions) else np.zeros(len(labels), "int64")
+    present = np.flatnonzero(counts)
+    out = pd.Series(counts[present], index=pd.Index([labels[int(i)] for i in present], dtype="object"), dtype="int64")
+    out = out.sort_index().sort_values(ascending=False, kind="stable")
     out.index = pd.Index(out.index, name=column, dtype="object")
     out.name = "count"
     return out if limit is None else out.iloc[:limit]
@@ -201,4 +217,6 @@ def time_span(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     first, last = received.min(), received.max()
     if pd.isna(first) or pd.isna(last):
         return None
-    return to_utc(first), to_utc(last)  # type: ignore[return-value]
+    start, end = to_utc(first), to_utc(last)
+    assert start is not None and end is not None
+    return start, end

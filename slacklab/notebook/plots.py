@@ -27,8 +27,8 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.colors
@@ -40,7 +40,17 @@ from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from matplotlib.ticker import MaxNLocator
 
+from slacklab.compare_report import side_colours
 from slacklab.notebook.filters import NONE_LABEL, label_counts
+from slacklab.notebook.timeline import (
+    INTERVALS,
+    OTHER_LABEL,
+    DataLike,
+    format_interval,
+    frame_of,
+    parse_interval,
+    timeline_counts,
+)
 
 __all__ = [
     "INTERVALS",
@@ -61,54 +71,15 @@ __all__ = [
     "timeline_counts",
 ]
 
-OTHER_LABEL = "other"
-"""The stack that gathers the less frequent event types of a timeline."""
+MIN_BINS = 12
+"""A timeline is drawn at least this many intervals wide (fewer bars are centred)."""
 
-INTERVALS: tuple[pd.Timedelta, ...] = tuple(
-    pd.Timedelta(s)
-    for s in (
-        "100ms",
-        "200ms",
-        "500ms",
-        "1s",
-        "2s",
-        "5s",
-        "10s",
-        "15s",
-        "30s",
-        "1min",
-        "2min",
-        "5min",
-        "10min",
-        "15min",
-        "30min",
-        "1h",
-        "2h",
-        "3h",
-        "6h",
-        "12h",
-        "1D",
-        "7D",
-    )
+_PALETTE = tuple(cast(Any, matplotlib.colormaps["tab10"]).colors) + tuple(
+    cast(Any, matplotlib.colormaps["Set2"]).colors
 )
-"""The "nice" intervals a timeline snaps to when it picks one by itself."""
-
-_PALETTE = tuple(matplotlib.colormaps["tab10"].colors) + tuple(matplotlib.colormaps["Set2"].colors)
 _GREY = "#9e9e9e"
 
-DataLike = Any  # a deliveries DataFrame, or an object with .deliveries() (a Capture)
-
-
 # ----------------------------------------------------------------- helpers
-
-
-def _frame(data: DataLike) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    deliveries = getattr(data, "deliveries", None)
-    if callable(deliveries):
-        return deliveries()
-    raise TypeError(f"expected a deliveries DataFrame or a Capture, not {type(data).__name__}")
 
 
 def _in_notebook() -> bool:
@@ -116,7 +87,7 @@ def _in_notebook() -> bool:
     if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
         return False
     try:
-        name = matplotlib.get_backend(auto_select=False)  # type: ignore[call-arg]  # matplotlib >= 3.10
+        name = matplotlib.get_backend(auto_select=False)  # matplotlib >= 3.10
     except TypeError:  # pragma: no cover - older matplotlib
         name = str(matplotlib.rcParams["backend"])
     name = (name or "").lower()
@@ -159,126 +130,12 @@ def assign_colors(labels: Iterable[str], known: Mapping[str, str] | None = None)
     return colors
 
 
-def parse_interval(interval: str | float | pd.Timedelta | None) -> pd.Timedelta | None:
-    """A positive Timedelta from ``"30s"``, ``"5min"``, seconds or a Timedelta; ``None``/``"auto"`` → ``None``."""
-    if interval is None or (isinstance(interval, str) and interval.strip().lower() == "auto"):
-        return None
-    if isinstance(interval, int | float) and not isinstance(interval, bool):
-        step = pd.Timedelta(seconds=float(interval))
-    else:
-        step = pd.Timedelta(interval)
-    if pd.isna(step) or step <= pd.Timedelta(0):
-        raise ValueError(f"interval must be positive, not {interval!r}")
-    return step
-
-
-def format_interval(step: pd.Timedelta) -> str:
-    """``"500 ms"``, ``"10 s"``, ``"5 min"``, ``"2 h"``, ``"1 d"`` — for axis labels."""
-    seconds = step.total_seconds()
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds * 1000:g} ms"
-
-
-def _nice_interval(at_least: pd.Timedelta) -> pd.Timedelta:
-    for step in INTERVALS:
-        if step >= at_least:
-            return step
-    return INTERVALS[-1] * int(np.ceil(at_least / INTERVALS[-1]))
-
-
-def _utc_ns(series: pd.Series) -> np.ndarray:
-    """Epoch nanoseconds (int64) of the non-missing times in ``series``."""
-    index = pd.DatetimeIndex(series.dropna())
-    if index.tz is None:
-        index = index.tz_localize("UTC")
-    return index.as_unit("ns").asi8
-
-
 # ----------------------------------------------------------------- data
 
 
 def event_type_counts(data: DataLike, *, limit: int | None = None) -> pd.Series:
     """Deliveries per event type, most frequent first (what :func:`plot_event_types` draws)."""
-    return label_counts(_frame(data), "event_type", limit=limit)
-
-
-def timeline_counts(
-    data: DataLike,
-    interval: str | float | pd.Timedelta | None = "auto",
-    *,
-    max_types: int = 8,
-    max_bins: int = 150,
-    target_bins: int = 40,
-) -> pd.DataFrame:
-    """Deliveries per interval and event type: what :func:`plot_timeline` stacks.
-
-    The index holds each interval's start (UTC, every interval between the
-    first and the last delivery, empty ones included); the columns are the
-    ``max_types`` most frequent event types, then :data:`OTHER_LABEL` for the
-    rest (only when there is a rest). ``"auto"`` picks a nice interval giving
-    about ``target_bins`` bars; a requested interval that would give more than
-    ``max_bins`` bars is widened to a nice one that fits. The interval used is
-    in ``result.attrs["interval"]``.
-    """
-    df = _frame(data)
-    has_time = "received_at" in df.columns
-    valid = df["received_at"].notna().to_numpy(dtype=bool) if has_time else np.zeros(len(df), dtype=bool)
-    ns = _utc_ns(df["received_at"]) if has_time else np.array([], dtype="int64")
-
-    def types() -> tuple[pd.Series, np.ndarray, list[str]]:
-        event_types = (
-            df["event_type"] if "event_type" in df.columns else pd.Series(None, index=df.index, dtype="object")
-        )
-        codes, uniques = pd.factorize(event_types[valid].astype("object").fillna(NONE_LABEL).astype(str))
-        return label_counts(df, "event_type"), codes, list(uniques)
-
-    return _timeline_table(ns, types, interval, max_types=max_types, max_bins=max_bins, target_bins=target_bins)
-
-
-def _timeline_table(
-    ns: np.ndarray,
-    types: Callable[[], tuple[pd.Series, np.ndarray, list[str]]],
-    interval: str | float | pd.Timedelta | None,
-    *,
-    max_types: int = 8,
-    max_bins: int = 150,
-    target_bins: int = 40,
-) -> pd.DataFrame:
-    """The table of :func:`timeline_counts` from its parts (the explore panel keeps them between redraws).
-
-    ``ns``: epoch nanoseconds (UTC) of the rows that have a time; ``types()`` returns
-    :func:`label_counts` of every row's event type (it picks and orders the columns), and each
-    timed row's event type label as a position (``codes``) in a list of ``labels``.
-    """
-    requested = parse_interval(interval)
-    span = pd.Timedelta(int(ns.max() - ns.min()), unit="ns") if len(ns) else pd.Timedelta(0)
-    step = requested or _nice_interval(span / target_bins)
-    if span / step >= max_bins:
-        step = _nice_interval(max(step, span / (max_bins - 1)))
-    if not len(ns):
-        empty = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="interval_start"), dtype="int64")
-        empty.attrs["interval"] = step
-        return empty
-    counts_by_label, codes, labels = types()
-    step_ns = int(step.value)
-    base = (int(ns.min()) // step_ns) * step_ns
-    bins = (ns - base) // step_ns
-    n_bins = int(bins.max()) + 1
-    top = list(counts_by_label.index[:max_types])
-    columns = (top or [NONE_LABEL]) + ([OTHER_LABEL] if len(counts_by_label) > max_types else [])
-    position = {label: i for i, label in enumerate(columns)}
-    other = position.get(OTHER_LABEL, len(columns) - 1)
-    lookup = np.array([position.get(u, other) for u in labels], dtype="int64")
-    cells = bins * len(columns) + lookup[codes]
-    counts = np.bincount(cells, minlength=n_bins * len(columns)).reshape(n_bins, len(columns))
-    index = pd.DatetimeIndex(
-        pd.to_datetime(base + step_ns * np.arange(n_bins), unit="ns", utc=True), name="interval_start"
-    )
-    out = pd.DataFrame(counts.astype("int64"), index=index, columns=pd.Index(columns, name="event_type"))
-    out.attrs["interval"] = step
-    return out
+    return label_counts(frame_of(data), "event_type", limit=limit)
 
 
 def latency_ms(data: DataLike, which: str = "ack") -> pd.DataFrame:
@@ -289,14 +146,14 @@ def latency_ms(data: DataLike, which: str = "ack") -> pd.DataFrame:
     Slack's ``event_time`` (Slack gives whole seconds, so this is coarse).
     Rows without the value are left out.
     """
-    df = _frame(data)
+    df = frame_of(data)
     if which == "ack":
         ack = pd.to_numeric(df["ack_ms"], errors="coerce") if "ack_ms" in df.columns else None
         response = pd.to_numeric(df["response_ms"], errors="coerce") if "response_ms" in df.columns else None
         if ack is None and response is None:
             ms = pd.Series(np.nan, index=df.index)
         elif ack is None or response is None:
-            ms = ack if ack is not None else response  # type: ignore[assignment]
+            ms = ack if ack is not None else response
         else:
             ms = ack.fillna(response)
     elif which == "delivery":
@@ -327,7 +184,7 @@ def comparison_counts(
         raise ValueError(f"by must be 'deliveries' or 'events', not {by!r}")
     columns = {}
     for label, data in zip(labels, (a, b), strict=True):
-        df = _frame(data)
+        df = frame_of(data)
         if by == "deliveries" or "event_key" not in df.columns:
             columns[label] = label_counts(df, "event_type")
         else:
@@ -402,7 +259,9 @@ def plot_timeline_counts(
     # One filled step patch per event type (a stack layer), its bars side by side as the
     # intervals are: the same picture as a bar per interval and type, but ~150x fewer
     # artists to draw (a million-row panel redraws several times a minute).
-    starts = mdates.date2num(counts.index.tz_convert("UTC").tz_localize(None).to_numpy())
+    starts = mdates.date2num(  # type: ignore[no-untyped-call]
+        counts.index.tz_convert("UTC").tz_localize(None).to_numpy()
+    )
     width = step / pd.Timedelta(days=1)  # matplotlib dates are in days
     edges = np.append(starts, starts[-1] + width)
     bottom = np.zeros(len(counts), dtype="int64")
@@ -410,14 +269,26 @@ def plot_timeline_counts(
         top = bottom + counts[label].to_numpy()
         # add_artist, not ax.stairs: stairs finds the data limits by walking every segment of
         # the outline in Python (~8 ms a layer); the limits are set once below instead.
-        ax.add_artist(StepPatch(top, edges, baseline=bottom, fill=True, color=palette[label], label=label, linewidth=0))
+        ax.add_artist(
+            StepPatch(
+                top,
+                edges,
+                baseline=bottom,  # type: ignore[arg-type]  # arrays work
+                fill=True,
+                color=palette[label],
+                label=label,
+                linewidth=0,
+            )
+        )
         bottom = top
-    ax.update_datalim([(edges[0], 0), (edges[-1], max(1, int(bottom.max())))])
+    # At least MIN_BINS intervals wide, centred on the data: one bar is a bar, not the whole plot.
+    pad = max(0.0, (MIN_BINS - len(counts)) * width / 2)
+    ax.update_datalim([(edges[0] - pad, 0), (edges[-1] + pad, max(1, int(bottom.max())))])
     ax.autoscale_view()
     ax.xaxis_date()
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.set_xlabel("received (UTC)")
     ax.set_ylabel(f"per {format_interval(step)}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -438,7 +309,7 @@ def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes
     for name, ms in groups:
         ax.hist(
             ms,
-            bins=edges,
+            bins=edges.tolist(),
             alpha=0.7 if len(groups) > 1 else 1.0,
             label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})",
         )
@@ -467,7 +338,11 @@ def plot_comparison(
     rows = counts.iloc[::-1]
     y = np.arange(len(rows))
     height = 0.4
-    for offset, label, color in ((height / 2, labels[0], _PALETTE[0]), (-height / 2, labels[1], _PALETTE[1])):
+    colours = side_colours(labels)  # the comparison's colour map: Socket Mode and HTTP keep their colours
+    for offset, label, color in (
+        (height / 2, labels[0], colours[labels[0]]),
+        (-height / 2, labels[1], colours[labels[1]]),
+    ):
         bars = ax.barh(y + offset, rows[label].to_numpy(), height=height, label=label, color=color)
         ax.bar_label(bars, padding=2, fontsize="x-small")
     ax.set_yticks(y, list(rows.index))

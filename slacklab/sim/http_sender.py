@@ -11,24 +11,16 @@ plays can be captured over HTTP too, and the two compared::
         sender.wait_done(timeout=60)
     sender.truth.summary()        # what was sent, answered, retried, given up
 
-What it does, after Slack's Events API docs (``docs/slack-protocol.md`` (HTTP delivery, signing)):
+What it does (Slack's rules, in :mod:`slacklab.sim.http_rules`; see ``docs/http-vs-socket.md``):
 
-* first a signed ``url_verification`` challenge; if the answer does not echo
-  the challenge nothing else is sent (Slack would not save the URL);
-* each item at ``at / speed`` seconds: events as the JSON ``event_callback``
-  body, slash commands form-encoded (``command=...&text=...``), interactivity
-  as ``payload=<json>``; every request signed (``X-Slack-Signature``) with a
-  fake secret and a fresh ``X-Slack-Request-Timestamp``;
-* a delivery fails when no 2xx comes within ``timeout`` (Slack: 3 s), the
-  status is not 2xx, or the connection fails. Failed **events** are retried
-  (Slack does not retry slash commands or interactivity: the user sees an
-  error) after ``retry_delays`` simulated seconds — nearly at once, then
-  1 min, then 5 min, divided by ``speed`` — with ``X-Slack-Retry-Num`` 1, 2, 3
-  and ``X-Slack-Retry-Reason`` ``http_timeout``, ``http_error`` or
-  ``connection_failed``. A non-2xx answer carrying ``X-Slack-No-Retry: 1``
-  stops the retries of that one event;
-* ``drop`` (item indices) plays Slack never sending some items, so a
-  comparison has known gaps.
+* a signed ``url_verification`` challenge first (unanswered: nothing else is sent);
+* each item at ``at / speed`` s after the clock starts (:meth:`start`, or :meth:`start_clock`
+  with ``hold_clock=True``), ``event_time`` stamped with that moment (``event_times="wall"``),
+  encoded as Slack does and signed with a fresh timestamp;
+* no 2xx within ``timeout`` (Slack: 3 s): **events** are retried after ``retry_delays`` with
+  ``X-Slack-Retry-Num``/``-Reason``, unless the answer said ``X-Slack-No-Retry: 1``;
+* ``disable``: sustained failures turn delivery off; ``drop``: items Slack never sends;
+  ``forge``: an attacker's ``invalid`` or ``stale`` copy of an item, beside Slack's delivery.
 
 Everything it did is in :attr:`HttpDelivery.truth` (an :class:`HttpTruth`).
 One scheduler thread (daemon) plus a few sender threads; :meth:`close`
@@ -38,28 +30,37 @@ aborts requests in flight and joins them all.
 from __future__ import annotations
 
 import heapq
-import http.client
-import json
 import logging
 import math
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from slacklab.http.signing import sign
+from slacklab.http.signing import MAX_SKEW_SECONDS, sign
 from slacklab.redact import mask_text
-from slacklab.schema import event_key, payload_fields
+from slacklab.sim.http_post import Answer, Poster, send_challenge
+from slacklab.sim.http_rules import (
+    DELIVERABLE_KINDS,
+    FAKE_SIGNING_SECRET,
+    FORGERIES,
+    RETRY_DELAYS,
+    DisableRule,
+    HttpTruth,
+    delivery_ids,
+    encode_body,
+    retry_delay,
+)
+from slacklab.sim.playback import EVENT_TIMES, happened_at, stamp_times
 
 __all__ = [
     "DELIVERABLE_KINDS",
     "FAKE_SIGNING_SECRET",
     "RETRY_DELAYS",
+    "DisableRule",
     "HttpDelivery",
     "HttpTruth",
     "encode_body",
@@ -67,84 +68,16 @@ __all__ = [
 
 log = logging.getLogger("slacklab.sim.http_sender")
 
-FAKE_SIGNING_SECRET = "sim-signing-secret-not-real"
-"""The simulator's signing secret: obviously fake; give it to the receiver to check signatures."""
-RETRY_DELAYS: tuple[float, ...] = (1.0, 60.0, 300.0)
-"""Simulated seconds before retry 1, 2 and 3 (Slack: nearly immediately, 1 minute, 5 minutes)."""
-DELIVERABLE_KINDS: tuple[str, ...] = ("events_api", "slash_commands", "interactive")
-_USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
-_FORM = "application/x-www-form-urlencoded"
-_MAX_ANSWER = 64 * 1024
+_FORGER_SECRET = "forged-by-someone-without-the-secret"
 
 
 class _Item(Protocol):
-    at: float
-    kind: str
-    payload: Mapping[str, Any]
-
-
-def _form_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def encode_body(kind: str, payload: Mapping[str, Any]) -> tuple[bytes, str]:
-    """The HTTP body and ``Content-Type`` Slack uses for a payload of this kind."""
-    if kind == "slash_commands":
-        return urlencode({k: _form_value(v) for k, v in payload.items()}).encode(), _FORM
-    if kind == "interactive":
-        return urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode(), _FORM
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8"), "application/json"
-
-
-@dataclass(frozen=True, slots=True)
-class HttpTruth:
-    """What the HTTP side did (ground truth), from :attr:`HttpDelivery.truth`.
-
-    * ``attempts`` — one dict per request sent: ``index`` (item), ``event_key``,
-      ``event_id``, ``trigger_id``, ``kind``, ``event_type``, ``retry_attempt``,
-      ``retry_reason``, ``sent_at`` (epoch s), ``status``, ``ms``, ``outcome``
-      (``ok``, ``http_timeout``, ``http_error``, ``connection_failed``,
-      ``aborted``) and ``no_retry``;
-    * ``event_rows`` — one dict per item: the same ids, ``attempts``,
-      ``delivered`` (a 2xx came back) and ``outcome`` (``delivered``,
-      ``failed`` — given up —, ``dropped`` — never sent on purpose —,
-      ``pending`` or ``not_sent``);
-    * ``url_verified`` — whether the challenge was answered (``None``: not tried).
-
-    ``pd.DataFrame(truth.attempts)`` gives a table.
-    """
-
-    attempts: tuple[dict[str, Any], ...]
-    event_rows: tuple[dict[str, Any], ...]
-    url_verified: bool | None
-
-    def summary(self) -> dict[str, Any]:
-        """Counts: items by outcome, attempts, retries, timeouts, errors, No-Retry stops."""
-        outcomes = [r["outcome"] for r in self.event_rows]
-        attempts = [a for a in self.attempts if a["kind"] != "url_verification"]
-        return {
-            "items": len(self.event_rows),
-            "delivered": outcomes.count("delivered"),
-            "failed": outcomes.count("failed"),
-            "dropped": outcomes.count("dropped"),
-            "pending": outcomes.count("pending"),
-            "not_sent": outcomes.count("not_sent"),
-            "attempts": len(attempts),
-            "retries": sum(1 for a in attempts if a["retry_attempt"] > 0),
-            "http_timeouts": sum(1 for a in attempts if a["outcome"] == "http_timeout"),
-            "http_errors": sum(1 for a in attempts if a["outcome"] == "http_error"),
-            "connection_failures": sum(1 for a in attempts if a["outcome"] == "connection_failed"),
-            "no_retry_stops": sum(1 for a in attempts if a["no_retry"]),
-            "url_verified": self.url_verified,
-        }
-
-    def keys(self, outcome: str) -> tuple[str, ...]:
-        """Event keys of the items with this outcome (``delivered``, ``failed``, ``dropped``…)."""
-        return tuple(r["event_key"] for r in self.event_rows if r["outcome"] == outcome)
+    @property
+    def at(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(slots=True)
@@ -156,15 +89,7 @@ class _Event:
     ids: dict[str, Any]
     attempts: int = 0
     outcome: str = "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int | None
-    body: bytes
-    no_retry: bool
-    outcome: str
-    ms: float
+    happened: float | None = None
 
 
 @dataclass(order=True, slots=True)
@@ -174,6 +99,7 @@ class _Job:
     event: _Event = field(compare=False)
     attempt: int = field(compare=False, default=0)
     reason: str | None = field(compare=False, default=None)
+    forged: str | None = field(compare=False, default=None)
 
 
 class HttpDelivery:
@@ -190,7 +116,14 @@ class HttpDelivery:
         timeout: wall seconds to wait for an answer (Slack: 3).
         retry_delays: simulated seconds before each retry; ``()`` disables retries.
         verify_url: send the ``url_verification`` challenge first.
-        drop: item indices never to send (play lost events).
+        drop: item indices (in time order) never to send (play lost events).
+        forge: item index → ``"invalid"`` or ``"stale"``: an attacker's copy sent too.
+        disable: Slack's disabling rule (:class:`DisableRule`); ``None``: never disabled.
+        event_times: ``"wall"`` stamps each event with when it happens in this run;
+            ``"scenario"`` sends payloads exactly as given (replays).
+        hold_clock: wait for :meth:`start_clock` before sending items (after the challenge).
+        headers: extra headers on every request (``X-Slacklab-Replay: 1`` for replays).
+        item_headers: item index → extra headers for that item's first attempt.
         workers: requests in flight at once.
         start: start now (else call :meth:`start` or use ``with``).
 
@@ -208,6 +141,12 @@ class HttpDelivery:
         retry_delays: Iterable[float] = RETRY_DELAYS,
         verify_url: bool = True,
         drop: Collection[int] = (),
+        forge: Mapping[int, str] | None = None,
+        disable: DisableRule | None = DisableRule(),  # noqa: B008 - frozen, so sharing it is safe
+        event_times: str = "wall",
+        hold_clock: bool = False,
+        headers: Mapping[str, str] | None = None,
+        item_headers: Mapping[int, Mapping[str, str]] | None = None,
         workers: int = 4,
         start: bool = False,
     ) -> None:
@@ -219,14 +158,22 @@ class HttpDelivery:
             raise ValueError("speed must be > 0 (or None for as fast as possible)")
         if timeout <= 0 or workers < 1:
             raise ValueError("timeout must be > 0 and workers >= 1")
+        if event_times not in EVENT_TIMES:
+            raise ValueError(f"event_times must be one of {EVENT_TIMES}, not {event_times!r}")
+        self.forge = dict(forge or {})
+        if bad := {v for v in self.forge.values() if v not in FORGERIES}:
+            raise ValueError(f"forge values must be {' or '.join(FORGERIES)}, not {sorted(bad)}")
         self.url = url
-        self._parts = parts
         self.signing_secret = signing_secret
         sign(signing_secret, 0, b"")  # validates and registers the secret for masking
         self.speed = speed
         self.timeout = float(timeout)
         self.retry_delays = tuple(float(d) for d in retry_delays)
         self.verify_url = verify_url
+        self.disable = disable
+        self.event_times = event_times
+        self.headers = dict(headers or {})
+        self.item_headers = {int(k): dict(v) for k, v in (item_headers or {}).items()}
         self.workers = workers
         ordered = sorted(enumerate(items), key=lambda pair: (float(pair[1].at), pair[0]))
         self._events = [self._event(n, item) for n, (_, item) in enumerate(ordered)]
@@ -237,12 +184,16 @@ class HttpDelivery:
             elif event.index in dropped:
                 event.outcome = "dropped"
         self._attempts: list[dict[str, Any]] = []
+        self._history: list[tuple[float, str, bool]] = []  # (simulated s, event key, ok) for the DisableRule
         self._url_verified: bool | None = None
+        self._disabled_at: float | None = None
         self._lock = threading.Condition()
         self._heap: list[_Job] = []
         self._seq = 0
-        self._active: set[http.client.HTTPConnection] = set()
+        self._poster = Poster(parts, self.timeout)
         self._closing = False
+        self._hold = hold_clock
+        self._clock: tuple[float, float] | None = None  # (monotonic, epoch) when the clock started
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         if start:
@@ -251,21 +202,7 @@ class HttpDelivery:
     @staticmethod
     def _event(index: int, item: _Item) -> _Event:
         payload = dict(item.payload)
-        f = payload_fields(item.kind, payload)
-        ids = {
-            "event_key": event_key(
-                event_id=f.get("event_id"),
-                team_id=f.get("team_id"),
-                api_app_id=f.get("api_app_id"),
-                trigger_id=f.get("trigger_id"),
-                envelope_id=None,
-            ),
-            "event_id": f.get("event_id"),
-            "trigger_id": f.get("trigger_id"),
-            "kind": item.kind,
-            "event_type": f.get("event_type"),
-        }
-        return _Event(index, item.kind, payload, float(item.at), ids)
+        return _Event(index, item.kind, payload, float(item.at), delivery_ids(item.kind, payload))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -279,18 +216,27 @@ class HttpDelivery:
             self._thread.start()
         return self
 
+    def start_clock(self, at: float | None = None, epoch: float | None = None) -> None:
+        """Start the scenario clock at monotonic ``at`` (default now), ``epoch`` being the same moment
+        in epoch seconds; :class:`~slacklab.sim.dual.DualSimulator` gives both transports one clock this way."""
+        mono = time.monotonic() if at is None else at
+        with self._lock:
+            if self._clock is None:
+                self._clock = (mono, time.time() - (time.monotonic() - mono) if epoch is None else epoch)
+            self._lock.notify_all()
+
+    @property
+    def url_verified(self) -> bool | None:
+        """Whether the Request URL answered the challenge (``None``: not yet, or not tried)."""
+        with self._lock:
+            return self._url_verified
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop: no new requests, abort those in flight, join every thread. Idempotent."""
         with self._lock:
             self._closing = True
-            active = list(self._active)
             self._lock.notify_all()
-        for conn in active:
-            if conn.sock is not None:
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        self._poster.abort_all()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._pool is not None:
@@ -302,17 +248,20 @@ class HttpDelivery:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _settled(self) -> bool:
+        return all(e.outcome != "pending" for e in self._events)
+
     @property
     def done(self) -> bool:
-        """True when every item is settled (delivered, given up, dropped or not sent) or it was closed."""
+        """True when every item is settled (delivered, given up, dropped, disabled or not sent) or it was closed."""
         with self._lock:
-            return self._closing or all(e.outcome != "pending" for e in self._events)
+            return self._closing or self._settled()
 
     def wait_done(self, timeout: float | None = None) -> bool:
         """Block until :attr:`done` (or ``timeout`` seconds); returns :attr:`done`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not (self._closing or all(e.outcome != "pending" for e in self._events)):
+            while not (self._closing or self._settled()):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -330,22 +279,29 @@ class HttpDelivery:
                     "attempts": e.attempts,
                     "delivered": e.outcome == "delivered",
                     "outcome": e.outcome,
+                    "happened_at": e.happened,
                 }
                 for e in self._events
             )
-            return HttpTruth(tuple(dict(a) for a in self._attempts), rows, self._url_verified)
+            attempts = tuple(dict(a) for a in self._attempts)
+            return HttpTruth(attempts, rows, self._url_verified, self._disabled_at)
 
     def __repr__(self) -> str:
         s = self.truth.summary()
+        disabled = ", delivery disabled" if s["disabled_at"] is not None else ""
         return (
             f"<HttpDelivery to {mask_text(self.url)}: {s['delivered']}/{s['items']} delivered, "
-            f"{s['attempts']} attempts, {s['retries']} retries, {s['failed']} failed>"
+            f"{s['attempts']} attempts, {s['retries']} retries, {s['failed']} failed{disabled}>"
         )
 
     # ------------------------------------------------------------ scheduling
 
     def _wall(self, simulated: float) -> float:
         return 0.0 if math.isinf(self.speed) else simulated / self.speed
+
+    def _sim_now(self) -> float:
+        assert self._clock is not None
+        return 0.0 if math.isinf(self.speed) else (time.monotonic() - self._clock[0]) * self.speed
 
     def _push(self, job: _Job) -> None:
         heapq.heappush(self._heap, job)
@@ -366,49 +322,41 @@ class HttpDelivery:
             self._pool.shutdown(wait=False)  # workers finish what they hold, then exit
 
     def _schedule(self) -> None:
-        start = time.monotonic()
+        if not self._hold:
+            self.start_clock()
         with self._lock:
+            while self._clock is None and not self._closing:
+                self._lock.wait(0.5)
+            if self._closing or self._clock is None:
+                return
+            mono, epoch = self._clock
             for event in self._events:
+                event.happened = happened_at(epoch, event.at, self.speed)
+                if self.event_times == "wall":
+                    event.payload = stamp_times(event.kind, event.payload, event.happened)
+                due = mono + self._wall(event.at)
                 if event.outcome == "pending":
                     self._seq += 1
-                    self._push(_Job(start + self._wall(event.at), self._seq, event))
+                    self._push(_Job(due, self._seq, event))
+                if event.index in self.forge:
+                    self._seq += 1
+                    self._push(_Job(due, self._seq, event, forged=self.forge[event.index]))
             while not self._closing:
                 now = time.monotonic()
                 while self._heap and self._heap[0].due <= now:
                     assert self._pool is not None
                     self._pool.submit(self._attempt, heapq.heappop(self._heap))
-                if not self._heap and all(e.outcome != "pending" for e in self._events):
+                if not self._heap and self._settled():
                     return
                 wait = self._heap[0].due - now if self._heap else 0.5
                 self._lock.wait(min(max(wait, 0.0), 0.5))
 
     def _verify(self) -> bool:
-        challenge = secrets.token_urlsafe(24)
-        body = json.dumps(
-            {"token": "SIMULATED-verification-token", "challenge": challenge, "type": "url_verification"}
-        ).encode()
-        answer = self._post(body, "application/json", ())
-        text = answer.body.decode("utf-8", "replace").strip()
-        echoed = answer.outcome == "ok" and challenge in (text, _challenge_in(text))
+        echoed, record = send_challenge(self._poster, self.signing_secret)
         with self._lock:
             self._url_verified = echoed
-            self._attempts.append(
-                {
-                    "index": None,
-                    "event_key": None,
-                    "event_id": None,
-                    "trigger_id": None,
-                    "kind": "url_verification",
-                    "event_type": "url_verification",
-                    "retry_attempt": 0,
-                    "retry_reason": None,
-                    "sent_at": time.time() - answer.ms / 1000,
-                    "status": answer.status,
-                    "ms": answer.ms,
-                    "outcome": answer.outcome,
-                    "no_retry": False,
-                }
-            )
+            self._attempts.append(record)
+            self._lock.notify_all()
         if not echoed:
             log.warning("the Request URL did not answer the url_verification challenge; nothing will be sent")
         return echoed
@@ -423,95 +371,78 @@ class HttpDelivery:
                 event.outcome = "not_sent"
                 self._lock.notify_all()
             return
-        extra = (
-            (("X-Slack-Retry-Num", str(job.attempt)), ("X-Slack-Retry-Reason", job.reason or "")) if job.attempt else ()
-        )
+        extra: dict[str, str] = dict(self.headers)
+        if job.attempt:
+            extra.update({"X-Slack-Retry-Num": str(job.attempt), "X-Slack-Retry-Reason": job.reason or ""})
+        elif not job.forged:
+            extra.update(self.item_headers.get(event.index, {}))
         sent_at = time.time()
-        answer = self._post(body, content_type, extra)
+        answer = self._post(body, content_type, extra.items(), forged=job.forged)
         with self._lock:
             if answer.outcome == "not_sent":  # closed before it went out
                 self._lock.notify_all()
                 return
-            event.attempts += 1
-            self._attempts.append(
-                {
-                    "index": event.index,
-                    **event.ids,
-                    "retry_attempt": job.attempt,
-                    "retry_reason": job.reason,
-                    "sent_at": sent_at,
-                    "status": answer.status,
-                    "ms": answer.ms,
-                    "outcome": answer.outcome,
-                    "no_retry": answer.no_retry,
-                }
-            )
-            if answer.outcome == "ok":
-                event.outcome = "delivered"
-            elif answer.outcome == "aborted":
-                pass  # closed while in flight: neither delivered nor given up
-            elif (
-                event.kind == "events_api"
-                and not answer.no_retry
-                and job.attempt < len(self.retry_delays)
-                and not self._closing
-            ):
-                self._seq += 1
-                due = time.monotonic() + self._wall(self.retry_delays[job.attempt])
-                self._push(_Job(due, self._seq, event, job.attempt + 1, answer.outcome))
-            else:
-                event.outcome = "failed"
+            record = {
+                "index": event.index,
+                **event.ids,
+                "retry_attempt": job.attempt,
+                "retry_reason": job.reason,
+                "sent_at": sent_at,
+                "status": answer.status,
+                "ms": answer.ms,
+                "outcome": answer.outcome,
+                "no_retry": answer.no_retry,
+                "happened_at": event.happened,
+                "forged": job.forged,
+            }
+            self._attempts.append(record)
+            if not job.forged:
+                self._settle(job, answer)
             self._lock.notify_all()
+
+    def _settle(self, job: _Job, answer: Answer) -> None:
+        """Book one of Slack's own attempts: delivered, retried, given up, or disabled (under the lock)."""
+        event = job.event
+        event.attempts += 1
+        if answer.outcome == "aborted":
+            return  # closed while in flight: neither delivered nor given up
+        ok = answer.outcome == "ok"
+        self._history.append((self._sim_now(), str(event.ids["event_key"]), ok))
+        if ok:
+            event.outcome = "delivered"
+        elif (
+            self._disabled_at is None
+            and self.disable is not None
+            and self.disable.disabled(self._history, self._sim_now())
+        ):
+            self._disabled_at = time.time()
+            log.warning("event delivery disabled after sustained failures (as Slack does)")
+            event.outcome = "disabled"
+            for queued in self._heap:
+                if queued.event.outcome == "pending":
+                    queued.event.outcome = "disabled"
+            self._heap.clear()
+        elif self._disabled_at is not None:
+            event.outcome = "disabled"
+        else:
+            delay = retry_delay(event.kind, answer.outcome, answer.no_retry, job.attempt, self.retry_delays)
+            if delay is None or self._closing:
+                event.outcome = "failed"
+            else:
+                self._seq += 1
+                due = time.monotonic() + self._wall(delay)
+                self._push(_Job(due, self._seq, event, job.attempt + 1, answer.outcome))
 
     # ------------------------------------------------------------------ I/O
 
-    def _post(self, body: bytes, content_type: str, extra: Iterable[tuple[str, str]]) -> _Answer:
-        parts = self._parts
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = connection_class(parts.hostname or "", parts.port, timeout=self.timeout)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    def _post(
+        self, body: bytes, content_type: str, extra: Iterable[tuple[str, str]], *, forged: str | None = None
+    ) -> Answer:
+        stamp = int(time.time()) - (2 * MAX_SKEW_SECONDS if forged == "stale" else 0)
         headers = {
             "Content-Type": content_type,
-            "User-Agent": _USER_AGENT,
             "Accept": "application/json,*/*",
-            **sign(self.signing_secret, int(time.time()), body),
+            **sign(_FORGER_SECRET if forged == "invalid" else self.signing_secret, stamp, body),
             **dict(extra),
         }
-        with self._lock:
-            if self._closing:
-                return _Answer(None, b"", False, "not_sent", 0.0)
-            self._active.add(conn)
-        started = time.perf_counter()
-        try:
-            conn.request("POST", target, body=body, headers=headers)
-            response = conn.getresponse()
-            answer_body = response.read(_MAX_ANSWER)
-            status = response.status
-            no_retry = (response.getheader("X-Slack-No-Retry") or "").strip() == "1"
-        except TimeoutError:
-            return self._failed("http_timeout", started)
-        except (OSError, http.client.HTTPException):
-            return self._failed("aborted" if self._closing else "connection_failed", started)
-        finally:
-            conn.close()
-            with self._lock:
-                self._active.discard(conn)
-        ms = (time.perf_counter() - started) * 1000.0
-        if ms > self.timeout * 1000.0:
-            outcome = "http_timeout"  # answered, but after Slack had given up
-        else:
-            outcome = "ok" if 200 <= status < 300 else "http_error"
-        return _Answer(status, answer_body, no_retry and outcome == "http_error", outcome, ms)
-
-    def _failed(self, outcome: str, started: float) -> _Answer:
-        return _Answer(None, b"", False, outcome, (time.perf_counter() - started) * 1000.0)
-
-
-def _challenge_in(text: str) -> str | None:
-    """The challenge from a JSON (``{"challenge": ...}``) or form (``challenge=...``) answer."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        form = parse_qs(text)
-        return form.get("challenge", [None])[0]
-    return data.get("challenge") if isinstance(data, dict) else None
+        return self._poster.post(body, headers)

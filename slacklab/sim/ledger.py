@@ -19,7 +19,13 @@ The rules (Socket Mode facts and observations in ``docs/slack-protocol.md``
   connection (chosen by the injected RNG);
 * with no eligible connection, deliveries wait in a queue;
 * one ack (on any connection, even late) settles the event; acks for unknown or
-  already-acked envelopes are recorded, never errors.
+  already-acked envelopes are recorded, never errors;
+* :meth:`DeliveryLedger.slow_app` plays an app that takes ``delay`` seconds to ack
+  the first delivery of every n-th event: its ack counts from ``now + delay``, so
+  with ``delay`` over ``ack_timeout`` the event is redelivered meanwhile;
+* :meth:`DeliveryLedger.add_consumer` plays another consumer of the same app
+  (another instance, another machine): an eligible connection that acks at once and
+  that nobody here reads, so the deliveries it takes are missing from the capture.
 
 Events are identified by the ``key`` the caller passes to :meth:`submit`: the
 simulator uses ``slacklab.schema.event_key`` (``app/team/event_id`` for events,
@@ -47,154 +53,14 @@ import json
 import random
 import uuid
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
 from typing import Any
+
+from slacklab.sim.records import AckRecord, DeliveryRecord, EventRecord, Send, Truth
 
 __all__ = ["AckRecord", "DeliveryLedger", "DeliveryRecord", "EventRecord", "Send", "Truth"]
 
 _RESPONSE_KINDS = frozenset({"slash_commands", "interactive"})
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """An envelope to write now: ``text`` (the JSON frame) on ``connection``."""
-
-    connection: str
-    envelope_id: str
-    text: str
-    event_key: str
-    retry_attempt: int
-
-
-@dataclass(slots=True)
-class DeliveryRecord:
-    """One envelope sent (ground truth). Times are in the ledger's clock."""
-
-    envelope_id: str
-    event_key: str
-    event_index: int
-    kind: str
-    event_id: str | None
-    event_type: str | None
-    retry_attempt: int
-    retry_reason: str
-    connection: str
-    sent_at: float
-    deadline: float
-    acked_at: float | None = None
-    ack_late: bool | None = None
-    timed_out: bool = False
-
-    @property
-    def status(self) -> str:
-        """``acked``, ``timed_out`` (then redelivered or given up) or ``pending``."""
-        if self.acked_at is not None:
-            return "acked"
-        return "timed_out" if self.timed_out else "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class AckRecord:
-    """One ack received. ``known`` false: no such envelope; ``duplicate``: it was acked before;
-    ``late``: it came after the envelope's deadline."""
-
-    envelope_id: str
-    at: float
-    connection: str | None
-    event_key: str | None
-    known: bool
-    late: bool
-    duplicate: bool
-
-
-@dataclass(slots=True)
-class EventRecord:
-    """One submitted item and what became of it."""
-
-    index: int
-    kind: str
-    payload: Mapping[str, Any] = field(repr=False)
-    accepts_response_payload: bool
-    event_key: str
-    event_id: str | None
-    event_type: str | None
-    submitted_at: float
-    attempts: int = 0
-    acked_at: float | None = None
-    acked_envelope: str | None = None
-    exhausted: bool = False
-    """All retries timed out without an ack."""
-
-    @property
-    def settled(self) -> bool:
-        return self.acked_at is not None or self.exhausted
-
-
-@dataclass(frozen=True, slots=True)
-class Truth:
-    """An immutable snapshot of what Slack's side did (from :meth:`DeliveryLedger.snapshot`).
-
-    * ``events`` — event keys (as given to :meth:`DeliveryLedger.submit`) in submission order;
-    * ``deliveries`` — one dict per envelope sent: ``envelope_id``, ``event_key``,
-      ``event_id``, ``kind``, ``event_type``, ``retry_attempt``, ``retry_reason``,
-      ``connection``, ``sent_at``, ``deadline``, ``acked_at``, ``ack_late``, ``status``;
-    * ``acks`` — one dict per ack received: ``envelope_id``, ``at``, ``connection``,
-      ``event_key``, ``known``, ``late``, ``duplicate``;
-    * ``event_rows`` — one dict per event: ``event_key``, ``kind``, ``event_type``,
-      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``.
-
-    ``pd.DataFrame(truth.deliveries)`` gives a table. Times are epoch seconds
-    when the simulator made the snapshot, else the ledger's clock.
-    """
-
-    events: tuple[str, ...]
-    deliveries: tuple[dict[str, Any], ...]
-    acks: tuple[dict[str, Any], ...]
-    event_rows: tuple[dict[str, Any], ...]
-    queued: int
-    in_flight: int
-
-    @property
-    def acked_events(self) -> frozenset[str]:
-        """Keys of events acked at least once."""
-        return frozenset(r["event_key"] for r in self.event_rows if r["acked"])
-
-    @property
-    def unacked_events(self) -> tuple[str, ...]:
-        """Keys of events never acked (still pending or given up), in order."""
-        return tuple(r["event_key"] for r in self.event_rows if not r["acked"])
-
-    @property
-    def lost_events(self) -> tuple[str, ...]:
-        """Keys of events whose retries were all used up without an ack."""
-        return tuple(r["event_key"] for r in self.event_rows if r["exhausted"] and not r["acked"])
-
-    @property
-    def retries(self) -> tuple[dict[str, Any], ...]:
-        """Deliveries with ``retry_attempt`` > 0."""
-        return tuple(d for d in self.deliveries if d["retry_attempt"] > 0)
-
-    def deliveries_of(self, key: str) -> tuple[dict[str, Any], ...]:
-        """Every delivery of the event with this key, in order."""
-        return tuple(d for d in self.deliveries if d["event_key"] == key)
-
-    def summary(self) -> dict[str, int]:
-        """Counts: events, deliveries, retries, acks (late, unknown, duplicate), acked/unacked/lost events."""
-        return {
-            "events": len(self.events),
-            "deliveries": len(self.deliveries),
-            "retries": len(self.retries),
-            "acks": len(self.acks),
-            "late_acks": sum(1 for a in self.acks if a["late"]),
-            "unknown_acks": sum(1 for a in self.acks if not a["known"]),
-            "duplicate_acks": sum(1 for a in self.acks if a["duplicate"]),
-            "acked_events": len(self.acked_events),
-            "unacked_events": len(self.unacked_events),
-            "lost_events": len(self.lost_events),
-            "queued": self.queued,
-            "in_flight": self.in_flight,
-        }
 
 
 class DeliveryLedger:
@@ -238,6 +104,11 @@ class DeliveryLedger:
         self._queue: deque[tuple[int, int]] = deque()  # (event index, retry attempt)
         self._acks: list[AckRecord] = []
         self._unsettled = 0
+        self._consumers: set[str] = set()
+        self._held = 0
+        self._slow: tuple[float, int] | None = None  # (delay, every)
+        self._slow_keys: frozenset[str] | None = None
+        self._delayed_acks: list[tuple[float, int, str, str | None]] = []  # heap of (at, serial, envelope, connection)
 
     # ------------------------------------------------------------ connections
 
@@ -258,6 +129,25 @@ class DeliveryLedger:
     def close(self, connection: str, now: float) -> None:
         """The socket is gone. Its unacked envelopes are redelivered when their deadline passes."""
         self._connections[connection] = "closed"
+
+    def add_consumer(self, connection: str, now: float) -> None:
+        """Another consumer of the same app connects: eligible at once, acks every envelope it gets."""
+        self._connections[connection] = "eligible"
+        self._consumers.add(connection)
+
+    def slow_app(self, delay: float | None, every: int = 1, keys: Collection[str] | None = None) -> None:
+        """Acks of the first delivery of every ``every``-th event (or of the events with these
+        ``keys``) count ``delay`` s late (``None``: off)."""
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self._slow = None if delay is None or delay <= 0 else (float(delay), int(every))
+        self._slow_keys = None if keys is None else frozenset(keys)
+
+    def _is_slow(self, event: EventRecord) -> bool:
+        assert self._slow is not None
+        if self._slow_keys is not None:
+            return event.event_key in self._slow_keys
+        return (event.index + 1) % self._slow[1] == 0
 
     def connection_state(self, connection: str) -> str | None:
         """``open`` (no hello yet), ``eligible``, ``retiring``, ``closed`` or ``None`` if unknown."""
@@ -280,13 +170,15 @@ class DeliveryLedger:
         event_id: str | None = None,
         event_type: str | None = None,
         accepts_response_payload: bool | None = None,
+        replayed: bool = False,
     ) -> EventRecord:
         """Queue a new event for its first delivery; returns its record.
 
         ``key`` identifies the event in the truth (default ``item:<n>``);
         ``event_id`` and ``event_type`` are copied into the records as given.
         ``accepts_response_payload`` defaults to true for ``slash_commands`` and
-        ``interactive``, false otherwise.
+        ``interactive``, false otherwise. ``replayed`` marks its envelopes
+        (``"slacklab_replay": true``) as sent again from a capture, not by Slack.
         """
         index = len(self._events)
         key = key or f"item:{index}"
@@ -301,6 +193,7 @@ class DeliveryLedger:
             event_id=event_id,
             event_type=event_type,
             submitted_at=now,
+            replayed=replayed,
         )
         self._events.append(record)
         self._unsettled += 1
@@ -313,20 +206,32 @@ class DeliveryLedger:
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def _expire(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, envelope_id = heapq.heappop(self._deadlines)
-            delivery = self._outstanding.pop(envelope_id, None)
-            if delivery is None:
-                continue  # acked in time
-            delivery.timed_out = True
-            event = self._events[delivery.event_index]
-            if event.settled:
-                continue
-            if delivery.retry_attempt < self.max_retries:
-                self._queue.append((event.index, delivery.retry_attempt + 1))
+        """Apply delayed acks and deadlines up to ``now``, in time order (an ack at a deadline wins)."""
+        while True:
+            ack_at = self._delayed_acks[0][0] if self._delayed_acks else None
+            deadline = self._deadlines[0][0] if self._deadlines else None
+            if ack_at is not None and ack_at <= now and (deadline is None or ack_at <= deadline):
+                at, _, envelope_id, connection = heapq.heappop(self._delayed_acks)
+                self._apply_ack(envelope_id, at, connection)
+            elif deadline is not None and deadline <= now:
+                self._expire_one()
             else:
-                event.exhausted = True
-                self._unsettled -= 1
+                return
+
+    def _expire_one(self) -> None:
+        _, _, envelope_id = heapq.heappop(self._deadlines)
+        delivery = self._outstanding.pop(envelope_id, None)
+        if delivery is None:
+            return  # acked in time
+        delivery.timed_out = True
+        event = self._events[delivery.event_index]
+        if event.settled:
+            return
+        if delivery.retry_attempt < self.max_retries:
+            self._queue.append((event.index, delivery.retry_attempt + 1))
+        else:
+            event.exhausted = True
+            self._unsettled -= 1
 
     def poll(self, now: float, *, dispatch: bool = True) -> list[Send]:
         """Expire deadlines (queueing redeliveries), then, if ``dispatch``, assign queued
@@ -344,7 +249,11 @@ class DeliveryLedger:
             if event.settled:
                 continue
             connection = eligible[0] if len(eligible) == 1 else self._rng.choice(eligible)
-            sends.append(self._send(event, attempt, connection, now))
+            send = self._send(event, attempt, connection, now)
+            if connection in self._consumers:
+                self.ack(send.envelope_id, now, connection=connection)  # the other consumer's, unseen here
+            else:
+                sends.append(send)
         return sends
 
     def _send(self, event: EventRecord, attempt: int, connection: str, now: float) -> Send:
@@ -359,6 +268,8 @@ class DeliveryLedger:
         if event.kind == "events_api":
             frame["retry_attempt"] = attempt
             frame["retry_reason"] = reason
+        if event.replayed:
+            frame["slacklab_replay"] = True
         delivery = DeliveryRecord(
             envelope_id=envelope_id,
             event_key=event.event_key,
@@ -381,7 +292,23 @@ class DeliveryLedger:
         return Send(connection, envelope_id, text, event.event_key, attempt)
 
     def ack(self, envelope_id: str, now: float, *, connection: str | None = None) -> AckRecord:
-        """Record an ack from the client. Unknown and repeated acks are recorded too."""
+        """Record an ack from the client. Unknown and repeated acks are recorded too.
+
+        Under :meth:`slow_app` the ack of a slow event's first delivery is held and
+        counts from ``now + delay`` (:meth:`poll` applies it); the record returned then
+        says when it will count.
+        """
+        delivery = self._by_envelope.get(envelope_id)
+        if self._slow is not None and delivery is not None and delivery.retry_attempt == 0:
+            delay = self._slow[0]
+            if self._is_slow(self._events[delivery.event_index]) and delivery.acked_at is None:
+                self._held += 1
+                heapq.heappush(self._delayed_acks, (now + delay, self._held, envelope_id, connection))
+                late = now + delay > delivery.deadline
+                return AckRecord(envelope_id, now + delay, connection, delivery.event_key, True, late, False)
+        return self._apply_ack(envelope_id, now, connection)
+
+    def _apply_ack(self, envelope_id: str, now: float, connection: str | None) -> AckRecord:
         delivery = self._by_envelope.get(envelope_id)
         if delivery is None:
             record = AckRecord(envelope_id, now, connection, None, False, False, False)
@@ -405,10 +332,11 @@ class DeliveryLedger:
     # ----------------------------------------------------------------- status
 
     def next_deadline(self) -> float | None:
-        """The earliest time :meth:`poll` has something to expire, or ``None``."""
+        """The earliest time :meth:`poll` has something to expire (or a held ack to apply), or ``None``."""
         while self._deadlines and self._deadlines[0][2] not in self._outstanding:
             heapq.heappop(self._deadlines)
-        return self._deadlines[0][0] if self._deadlines else None
+        times = [heap[0][0] for heap in (self._deadlines, self._delayed_acks) if heap]
+        return min(times) if times else None
 
     @property
     def in_flight(self) -> int:
@@ -484,6 +412,7 @@ class DeliveryLedger:
                 "acked_at": t(e.acked_at),
                 "exhausted": e.exhausted,
                 "settled": e.settled,
+                "replayed": e.replayed,
             }
             for e in self._events
         )

@@ -137,6 +137,8 @@ _ACTIONS = (
     ("vote_lunch", "Tacos", "tacos", "Lunch vote 🍕🌮🍜"),
 )
 
+_FILES = ("chart.png", "q3-report.pdf", "export.csv", "screenshot.jpg")
+
 #: Relative weights of what happens next in :func:`build_scenario`.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "message": 40,
@@ -152,6 +154,20 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "dm": 2,
     "slash": 5,
     "action": 4,
+    "file": 2,
+    "app_home": 2,
+    "shortcut": 1,
+    "message_action": 1,
+    "view_submission": 1,
+    "assistant": 0.5,
+    "function": 0.5,
+    "channel_shared": 0.25,
+    # Off by default (pass weights=... to mix them in): these carry neither an event_id nor a
+    # trigger_id, so a capture keys each delivery by its envelope while the simulator's ground
+    # truth keys the item; exact capture-vs-truth checks cannot pair them yet.
+    "view_closed": 0,
+    "block_suggestion": 0,
+    "rate_limited": 0,
 }
 
 
@@ -221,7 +237,12 @@ def build_scenario(
     messages, thread replies and broadcasts, edits and deletions, CI bot
     messages, joins (``member_joined_channel`` plus its ``channel_join``
     message), reactions added and removed, app mentions (with the matching
-    ``message`` event), DMs to the bot, slash commands and button clicks.
+    ``message`` event), DMs to the bot, slash commands and button clicks; and,
+    rarer, file uploads (``file_share`` plus ``file_shared``), App Home opens,
+    shortcuts, message shortcuts, modal submissions, assistant threads, workflow
+    steps (``function_executed``) and ``channel_shared``. Modal closes, options
+    requests (``block_suggestion``) and ``app_rate_limited`` have weight 0 by default
+    (see :data:`DEFAULT_WEIGHTS`); ``weights={..., "rate_limited": 1}`` mixes them in.
     The first item is a plain message; an item needing an earlier message
     (replies, reactions, edits) or reaction (removals) gets one made first. With
     about 40 events or more, every kind with a positive weight shows up at least
@@ -257,13 +278,13 @@ def build_scenario(
         user = rng.choice(workspace.users)
         # Something that needs an earlier message (or reaction) when there is none
         # yet: make that first and do the planned thing on the next draw.
-        if kind in ("reply", "broadcast", "edit", "delete", "reaction_added") and not posts:
+        if kind in ("reply", "broadcast", "edit", "delete", "reaction_added", "message_action") and not posts:
             plan.insert(draw, kind)
             kind = "message"
         if kind == "reaction_removed" and not reactions:
             plan.insert(draw, kind)
             kind = "reaction_added" if posts else "message"
-        if kind in ("join", "mention") and room < 2:
+        if kind in ("join", "mention", "file") and room < 2:
             kind = "message"
         if kind == "message":
             posts.append(b.message(at, texts.draw(), channel=rng.choice(public), user=user))
@@ -301,4 +322,32 @@ def build_scenario(
             b.block_action(
                 at, action_id, value=value, label=label, message_text=text, channel=rng.choice(public), user=user
             )
+        elif kind == "file":
+            b.file_share(
+                at,
+                rng.choice(_FILES),
+                rng.choice(("", "here you go", "Q3 numbers 📈")),
+                channel=rng.choice(public),
+                user=user,
+            )
+        elif kind == "app_home":
+            b.app_home_opened(at, user=user, tab=rng.choice(("home", "home", "messages")))
+        elif kind == "shortcut":
+            b.shortcut(at, rng.choice(("new_ticket", "start_standup")), user=user)
+        elif kind == "message_action":
+            b.message_action(at, rng.choice(posts[-8:]), rng.choice(("summarise", "create_ticket")), user=user)
+        elif kind == "view_submission":
+            b.view_submission(at, "ticket_modal", texts.draw(), user=user)
+        elif kind == "view_closed":
+            b.view_closed(at, "ticket_modal", user=user)
+        elif kind == "block_suggestion":
+            b.block_suggestion(at, "search", rng.choice(("", "a", "api", "Zür")), user=user)
+        elif kind == "assistant":
+            b.assistant_thread_started(at, user=user, context_channel=rng.choice(public))
+        elif kind == "function":
+            b.function_executed(at, user=user)
+        elif kind == "channel_shared":
+            b.channel_shared(at, channel=rng.choice(public))
+        elif kind == "rate_limited":
+            b.app_rate_limited(at)
     return b.build()

@@ -23,15 +23,17 @@ and the delivery ledger (:mod:`slacklab.sim.ledger`, the ground truth). Items go
 out at ``at / speed`` wall seconds after the scenario clock starts (at the
 first ``hello`` unless ``wait_for_client=False``), spread at random (seeded)
 over eligible connections; unacked envelopes are redelivered after
-``ack_timeout`` wall seconds. Facts and observations behind every rule are in
+``ack_timeout`` wall seconds; ``event_time`` says when each event fell due
+(:func:`slacklab.sim.playback.stamp_times`). Facts behind every rule:
 ``docs/slack-protocol.md`` (Socket Mode).
 
 Fault knobs (thread-safe, usable while running; ``conn=None`` means every open
 connection; each returns the ids it touched): :meth:`drop_connection`,
 :meth:`go_silent`, :meth:`send_malformed`, :meth:`disconnect`,
-:meth:`link_disabled` / :meth:`enable_link`, :meth:`fail_next_open`. Control:
-:meth:`pause`, :meth:`resume`, :meth:`add`, :meth:`issue_url` (a ticket URL
-without HTTP), :meth:`wait_done`, :meth:`wait_connections`. Inspection:
+:meth:`link_disabled` / :meth:`enable_link`, :meth:`fail_next_open`; the app's
+side (:mod:`slacklab.sim.knobs`): :meth:`slow_app`, :meth:`other_consumer`. Control:
+:meth:`pause`, :meth:`resume`, :meth:`add`, :meth:`start_clock`, :meth:`issue_url`
+(a ticket URL without HTTP), :meth:`wait_done`, :meth:`wait_connections`. Inspection:
 :attr:`connections`, :attr:`truth` (from :mod:`slacklab.sim.ledger`), :attr:`stats`.
 Always :meth:`close` (or use ``with``): a forgotten simulator keeps serving in
 its daemon thread until the process ends.
@@ -49,13 +51,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from slacklab.redact import mask_text
-from slacklab.schema import event_key, payload_fields
+from slacklab.sim.http_rules import delivery_ids
+from slacklab.sim.knobs import AppKnobs
 from slacklab.sim.ledger import DeliveryLedger, Truth
 from slacklab.sim.loopthread import LoopThread
-from slacklab.sim.playback import Playback
+from slacklab.sim.playback import EVENT_TIMES, Playback, stamp_times
 from slacklab.sim.scenario import Scenario, ScenarioItem, build_scenario
 from slacklab.sim.socket_mode import BUILD_NUMBER, DEBUG_RECONNECTS_INTERVAL, ConnectionInfo, SocketServer  # noqa: F401 - still importable from here
 from slacklab.sim.webapi import WebApi
+from slacklab.sim.webapi_methods import BOT_TOKEN, SlackState, local_response_url
 
 __all__ = ["APP_TOKEN", "ConnectionInfo", "Simulator"]
 
@@ -66,7 +70,7 @@ APP_TOKEN = "xapp-1-A0SIMAPP-0000-SIMULATED"
 _T = TypeVar("_T")
 
 
-class Simulator:
+class Simulator(AppKnobs):
     """Slack's Socket Mode side on 127.0.0.1, with fault knobs and ground truth.
 
     Args:
@@ -85,10 +89,15 @@ class Simulator:
         refresh_warning, refresh_grace: simulated seconds between ``warning`` and
             ``refresh_requested``, and from there to the server closing the socket.
         ping_interval: wall seconds between the server's WebSocket pings (``None``: off).
+        local_response_urls: point ``response_url`` s at this simulator, so ``respond()`` works offline.
+        event_times: ``"wall"`` stamps each event's ``event_time`` with when it falls due
+            in this run; ``"scenario"`` keeps the scenario's fixed times.
+        hold_clock: start the scenario clock only at :meth:`start_clock` (two transports, one clock).
         start: start serving now (else call :meth:`start` or use ``with``).
     """
 
     app_token: str = APP_TOKEN
+    bot_token: str = BOT_TOKEN  # its Web API (``auth.test``, ``chat.postMessage``…) answers from ``self.web``
 
     def __init__(
         self,
@@ -105,6 +114,9 @@ class Simulator:
         refresh_warning: float = 10.0,
         refresh_grace: float = 10.0,
         ping_interval: float | None = 10.0,
+        local_response_urls: bool = False,
+        event_times: str = "wall",
+        hold_clock: bool = False,
         start: bool = True,
     ) -> None:
         speed = math.inf if speed is None else float(speed)
@@ -114,6 +126,11 @@ class Simulator:
             raise ValueError("refresh_interval must be > 0 or None")
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
+        if event_times not in EVENT_TIMES:
+            raise ValueError(f"event_times must be one of {EVENT_TIMES}, not {event_times!r}")
+        self.event_times = event_times
+        self.hold_clock = hold_clock
+        self._replayed: set[int] = set()  # id() of queued items added with replayed=True
         if scenario is None:
             scenario = build_scenario(seed=seed)
         elif not isinstance(scenario, Scenario):
@@ -127,6 +144,7 @@ class Simulator:
         self.refresh_grace = refresh_grace
         self.ping_interval = ping_interval
         self.wait_for_client = wait_for_client
+        self.local_response_urls = local_response_urls
         self.app_id = scenario.workspace.app_id
         self.api_port: int | None = None
         self.ws_port: int | None = None
@@ -143,7 +161,8 @@ class Simulator:
         self._playback = Playback(scenario, speed)
         self._released = 0
         self._done = self._playback.empty
-        self._api = WebApi(self, lock=self._lock)
+        self.web = SlackState(scenario.workspace, bot_token=self.bot_token)  # messages, views, calls, responses
+        self._api = WebApi(self, lock=self._lock, state=self.web, publish=self.add)
         self._socket = SocketServer(
             self,
             ledger=self._ledger,
@@ -190,7 +209,7 @@ class Simulator:
             raise RuntimeError(f"simulator failed to start: {self._runner.startup_error!r}")
         with self._lock:
             self._state = "running"
-            if not self.wait_for_client:
+            if not self.wait_for_client and not self.hold_clock:
                 self._playback.start(time.monotonic())
         log.info("simulator serving %s and %s", self.api_url, self.ws_url)
         self._kick()
@@ -245,7 +264,7 @@ class Simulator:
 
     def _on_hello(self) -> None:
         """Start the scenario clock at the first ``hello`` (called under the lock)."""
-        if not self._playback.started and self._state == "running":
+        if not self._playback.started and self._state == "running" and not self.hold_clock:
             self._playback.start(time.monotonic())
 
     # ------------------------------------------------------------ scheduler
@@ -264,8 +283,8 @@ class Simulator:
         """Release due items, expire deadlines, send; returns seconds until the next wake-up."""
         now = time.monotonic()
         with self._lock:
-            while (item := self._playback.pop_due(now)) is not None:
-                self._submit(item, now)
+            while (found := self._playback.pop_due_timed(now)) is not None:
+                self._submit(found[0], now, happened=found[1] + self._clock_offset)
             for send in self._ledger.poll(now, dispatch=not self._playback.paused):
                 self._socket.deliver(send.connection, send.text)
             self._done = self._playback.empty and self._ledger.done
@@ -279,23 +298,25 @@ class Simulator:
                 delays.append(due - now)
         return max(0.0, min(delays)) + 0.001 if delays else None
 
-    def _submit(self, item: ScenarioItem, now: float) -> None:
-        f = payload_fields(item.kind, dict(item.payload))
-        key = event_key(
-            event_id=f.get("event_id"),
-            team_id=f.get("team_id"),
-            api_app_id=f.get("api_app_id"),
-            trigger_id=f.get("trigger_id"),
-            envelope_id=None,
-        )
+    def _submit(self, item: ScenarioItem, now: float, *, happened: float) -> None:
+        replayed = id(item) in self._replayed
+        self._replayed.discard(id(item))
+        self.web.observe(item)
+        if self.local_response_urls:
+            item = local_response_url(item, f"{self.api_url[:-4]}hooks/")
+        payload = item.payload
+        if self.event_times == "wall" and not replayed:
+            payload = stamp_times(item.kind, payload, happened)
+        ids = delivery_ids(item.kind, payload)
         self._ledger.submit(
             item.kind,
-            item.payload,
+            payload,
             now,
-            key=key,
-            event_id=f.get("event_id"),
-            event_type=f.get("event_type"),
+            key=ids["event_key"],
+            event_id=ids["event_id"],
+            event_type=ids["event_type"],
             accepts_response_payload=item.accepts_response_payload,
+            replayed=replayed,
         )
         self._released += 1
 
@@ -365,27 +386,17 @@ class Simulator:
 
     # -------------------------------------------------------------- control
 
-    def pause(self) -> None:
-        """Stop releasing scenario items and sending envelopes; acks are still recorded.
-
-        Ack deadlines and refresh timers keep running in wall time; envelopes that
-        time out meanwhile are redelivered after :meth:`resume`."""
-        with self._lock:
-            self._playback.pause(time.monotonic())
-        self._kick()
-
-    def resume(self) -> None:
-        """Continue where :meth:`pause` stopped (the scenario clock skips the pause)."""
-        with self._lock:
-            self._playback.resume(time.monotonic())
-        self._kick()
-
-    def add(self, items: Scenario | Iterable[ScenarioItem]) -> int:
+    def add(self, items: Scenario | Iterable[ScenarioItem], *, replayed: bool = False) -> int:
         """Inject items while running; each ``at`` counts from the current simulated time
-        (with ``speed=None`` they go out at once). Returns how many were added."""
+        (with ``speed=None`` they go out at once). Returns how many were added.
+
+        ``replayed=True``: items sent again from a capture (:func:`slacklab.replay`):
+        their envelopes carry ``"slacklab_replay": true`` and their times are not restamped."""
         added = list(items)
         now = time.monotonic()
         with self._lock:
+            if replayed:
+                self._replayed.update(id(item) for item in added)
             self._playback.add(added, now)
             if added:
                 self._done = False

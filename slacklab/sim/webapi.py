@@ -1,4 +1,5 @@
-"""The simulator's Web API: ``apps.connections.open`` on a tiny asyncio HTTP server, one-time tickets.
+"""The simulator's Web API on a tiny asyncio HTTP server: ``apps.connections.open`` (one-time tickets) and the
+methods a Bolt app calls (answered by :class:`~slacklab.sim.webapi_methods.SlackState`).
 
 :class:`WebApi` answers what a Socket Mode client asks Slack's Web API before it
 connects (facts and observations in ``docs/slack-protocol.md`` (Socket Mode)):
@@ -6,8 +7,11 @@ connects (facts and observations in ``docs/slack-protocol.md`` (Socket Mode)):
 * ``POST {api_url}apps.connections.open`` with ``Authorization: Bearer <xapp-…>``
   returns ``{"ok": true, "url": "ws://127.0.0.1:PORT/link/?ticket=…&app_id=A0SIMAPP"}``.
   Missing token → ``not_authed``; a non-``xapp-`` token → ``not_allowed_token_type``;
-  any other ``xapp-`` token → ``invalid_auth``. ``api.test`` answers ``ok``, any
-  other method ``unknown_method``; a request it cannot read gets HTTP 400.
+  any other ``xapp-`` token → ``invalid_auth``. ``api.test`` answers ``ok``; the
+  methods of :mod:`slacklab.sim.webapi_methods` (``auth.test``, ``chat.postMessage``…)
+  go to its ``state`` with the bot token from ``Authorization`` or the ``token``
+  argument, and the events they cause go to ``publish``; ``POST /hooks/…`` is a
+  ``response_url``; any other method ``unknown_method``; a request it cannot read gets HTTP 400.
 * Tickets are single-use and never expire: :meth:`WebApi.redeem` hands each one
   out once (the WebSocket side, :mod:`slacklab.sim.socket_mode`, calls it at the handshake).
 * :meth:`WebApi.fail_next_open` makes the next valid calls fail (``ratelimited``…).
@@ -27,13 +31,17 @@ import json
 import logging
 import math
 import threading
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from slacklab.redact import mask_text
+from slacklab.sim.webapi_methods import ApiAnswer, SlackState
+from slacklab.sim.workspace import ScenarioItem
 
 __all__ = ["ApiSettings", "WebApi"]
 
@@ -60,9 +68,18 @@ class WebApi:
     tickets, the queued failures and :attr:`stats`.
     """
 
-    def __init__(self, settings: ApiSettings, *, lock: threading.RLock) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        *,
+        lock: threading.RLock,
+        state: SlackState | None = None,
+        publish: Callable[[list[ScenarioItem]], object] | None = None,
+    ) -> None:
         self._settings = settings
         self._lock = lock
+        self.state = state
+        self._publish = publish
         self.stats = dict.fromkeys(("api_calls", "api_errors", "tickets"), 0)
         self._tickets: dict[str, bool] = {}  # one-time ticket -> debug_reconnects (from issue_url)
         self._failures: deque[tuple[str, float | None, int | None]] = deque()
@@ -117,6 +134,7 @@ class WebApi:
         task = asyncio.current_task()
         assert task is not None
         self._http_tasks.add(task)
+        extra: dict[str, str]
         try:
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -138,7 +156,8 @@ class WebApi:
             ):
                 status, answer, extra = 400, {"ok": False, "error": "invalid_request"}, {}
             else:
-                status, answer, extra = self._web_api(method, target, headers.get("Authorization", ""), body)
+                ctype = headers.get("Content-Type", "")
+                status, answer, extra = self._web_api(method, target, headers.get("Authorization", ""), body, ctype)
             data = json.dumps(answer).encode()
             lines = [
                 f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
@@ -159,9 +178,15 @@ class WebApi:
             self._http_tasks.discard(task)
 
     def _web_api(
-        self, method: str, target: str, authorization: str, body: bytes
+        self, method: str, target: str, authorization: str, body: bytes, content_type: str = ""
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        path = urlsplit(target).path
+        url = urlsplit(target)
+        path = url.path
+        if path.startswith("/hooks/") and method == "POST" and self.state is not None:
+            params = _params(url.query, body, content_type)
+            with self._lock:
+                answer = self.state.respond(path[len("/hooks/") :], params, time.time())
+            return self._answer(answer)
         if not path.startswith("/api/"):
             return 404, {"ok": False, "error": "not_found"}, {}
         if method not in ("GET", "POST"):
@@ -171,10 +196,18 @@ class WebApi:
             self.stats["api_calls"] += 1
         if name == "api.test":
             return 200, {"ok": True}, {}
-        if name != "apps.connections.open":
-            return 200, {"ok": False, "error": "unknown_method"}, {}
         scheme, _, token = authorization.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
+        if name != "apps.connections.open":
+            if self.state is None:
+                return 200, {"ok": False, "error": "unknown_method"}, {}
+            params = _params(url.query, body, content_type)
+            token = token or str(params.pop("token", "") or "")
+            params.pop("token", None)
+            with self._lock:
+                answer = self.state.call(name, token, params, time.time())
+            log.info("%s -> %s", name, "ok" if answer.body.get("ok") else answer.body.get("error"))
+            return self._answer(answer)
         if not token and b"token=" in body:
             log.info("apps.connections.open: the app token must be sent as 'Authorization: Bearer', not in the body")
         error = (
@@ -203,6 +236,33 @@ class WebApi:
                 self.stats["api_errors"] += 1
             log.info("apps.connections.open -> %s (HTTP %d)", error, status)
             return status, {"ok": False, "error": error}, extra
-        url = self.issue_url()
-        log.info("apps.connections.open -> %s", mask_text(url))
-        return 200, {"ok": True, "url": url}, {}
+        ws_url = self.issue_url()
+        log.info("apps.connections.open -> %s", mask_text(ws_url))
+        return 200, {"ok": True, "url": ws_url}, {}
+
+    def _answer(self, answer: ApiAnswer) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Hand the events an answer causes to the simulator (they go out like scenario items)."""
+        if answer.events and self._publish is not None:
+            self._publish(list(answer.events))
+        if not answer.body.get("ok"):
+            with self._lock:
+                self.stats["api_errors"] += 1
+        return answer.status, answer.body, dict(answer.headers)
+
+
+def _params(query: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """A Web API call's arguments: the query string, then a form or JSON body (as slack_sdk sends them)."""
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if not body:
+        return params
+    text = body.decode("utf-8", "replace")
+    if "json" in content_type.lower():
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return params
+        if isinstance(data, dict):
+            params.update(data)
+        return params
+    params.update(parse_qsl(text, keep_blank_values=True))
+    return params

@@ -36,6 +36,8 @@ class Channel:
     id: str
     name: str
     channel_type: str = "channel"
+    shared: bool = False
+    """Slack Connect: shared with another organisation (events carry ``is_ext_shared_channel``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class User:
     id: str
     name: str
     real_name: str = ""
+    team_id: str | None = None
+    """The member's own workspace when it is not the simulated one (Slack Connect guests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,34 @@ class Workspace:
         User("U0SIMFATIMA", "fatima", "Fatima Haddad"),
     )
     dm: Channel = Channel("D0SIMBOTDM", "", "im")
+    enterprise_id: str | None = None
+    """Enterprise Grid org id (``None``: a standalone workspace); see :meth:`enterprise`."""
+    enterprise_name: str = ""
+    is_enterprise_install: bool = False
+    """The app is installed org-wide (Grid): ``authorizations[0].team_id`` is ``null``."""
+
+    @classmethod
+    def enterprise(cls, *, org_install: bool = False) -> Workspace:
+        """An Enterprise Grid workspace with a Slack Connect channel and one external member.
+
+        Events then carry ``enterprise_id``, ``context_enterprise_id`` and, in
+        ``#partner-acme``, ``is_ext_shared_channel: true``; interactive payloads carry
+        ``team.enterprise_id``. ``org_install`` makes it an org-wide install.
+        """
+        base = cls()
+        return cls(
+            team_id="T0SIMGRID",
+            team_domain="simgrid",
+            enterprise_id="E0SIMORG",
+            enterprise_name="Simulated Org",
+            is_enterprise_install=org_install,
+            channels=(*base.channels, Channel("C0SIMPARTNER", "partner-acme", shared=True)),
+            users=(*base.users, User("U0SIMEXTZOE", "zoe", "Zoé Partner", team_id="T0SIMPARTNER")),
+        )
+
+    @property
+    def team_name(self) -> str:
+        return self.team_domain.title()
 
     def channel(self, ref: str | Channel | None) -> Channel:
         """The channel with this id or name (``None``: the first channel)."""

@@ -87,6 +87,11 @@ def main(mitmdump: str) -> None:
         proxy.wait(timeout=30)
         capture.stop()
     shutil.copy(har, HERE / "mitmproxy.har")
+    played = {
+        "kinds": [i.kind for i in items],
+        "event_ids": [i.payload["event_id"] for i in items if i.kind == "events_api"],
+    }
+    (HERE / "mitmproxy.expected.json").write_text(json.dumps(played) + "\n", encoding="utf-8")
     print(f"wrote {HERE / 'mitmproxy.har'} ({len(capture)} requests seen by the receiver)")
 
 
