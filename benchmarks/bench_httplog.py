@@ -250,7 +250,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from slacklab.compare import compare
+    from slacklab.comparison.lineup import compare
     from slacklab.http.logs import read_http_log
 
     lines: list[dict[str, Any]] = []

@@ -30,8 +30,8 @@ Every secret is fake: the HTTP side signs with
 and the Socket Mode token is the simulator's ``xapp-1-A0SIMAPP-0000-SIMULATED``.
 Load the pair with::
 
-    import slacklab.compare, slacklab.http.logs
-    cmp = slacklab.compare.compare("data/sample_socket.jsonl", "data/sample_http.har",
+    import slacklab.comparison.lineup, slacklab.http.logs
+    cmp = slacklab.comparison.lineup.compare("data/sample_socket.jsonl", "data/sample_http.har",
                                    signing_secret="sim-signing-secret-not-real")
 """
 

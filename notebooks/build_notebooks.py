@@ -505,7 +505,7 @@ in its `event_time`, so `received_at − event_time` is each transport's real la
 """)
 http_vs_socket.code("""
 import slacklab
-from slacklab.both import listen_both
+from slacklab.comparison.both import listen_both
 
 run = listen_both(events=60, duration=10, speed=10, seed=3)   # 10 simulated seconds, played in 1
 run
@@ -627,7 +627,7 @@ http_vs_socket.md("""
 ## Replay what you captured, re-signed
 
 A request replayed as recorded fails the signature check as *stale* (its timestamp is old), and an
-edited one as *invalid*. `slacklab.replay` sends any capture — a journal, a HAR, an ngrok export, a
+edited one as *invalid*. `slacklab.comparison.replay` sends any capture — a journal, a HAR, an ngrok export, a
 filtered DataFrame — again, **re-signed** with the secret you give and a fresh timestamp, marked
 `X-Slacklab-Replay: 1` (in a slacklab capture: `replayed=True`). From a shell:
 `SLACK_SIGNING_SECRET=... slacklab replay capture.har --to http://127.0.0.1:3000/slack/events`.

@@ -41,12 +41,12 @@ _EXPORTS: dict[str, str] = {
     "listen": "session",
     "load": "loader",
     "explore": "notebook.panel",
-    "compare": "compare",
-    "replay": "replay",
+    "compare": "comparison.lineup",
+    "replay": "comparison.replay",
     "receive_http": "http.receiver",
     "to_csv": "export",
     "Capture": "capture",
-    "Comparison": "compare",
+    "Comparison": "comparison.lineup",
     "Listener": "listener",
     "Simulator": "sim.server",
     "build_scenario": "sim.scenario",
@@ -106,14 +106,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from slacklab.capture import Capture
-    from slacklab.compare import Comparison, compare
+    from slacklab.comparison.lineup import Comparison, compare
+    from slacklab.comparison.replay import replay
     from slacklab.errors import LogFormatError, SlackAPIError, SlacklabError, TokenError
     from slacklab.export import to_csv
     from slacklab.http.receiver import receive_http
     from slacklab.listener import Listener
     from slacklab.loader import load
     from slacklab.notebook.panel import explore
-    from slacklab.replay import replay
     from slacklab.session import listen
     from slacklab.sim.scenario import build_scenario
     from slacklab.sim.server import Simulator

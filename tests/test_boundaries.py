@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from slacklab.cli import main
+from slacklab.cli.commands import main
 from slacklab.http.receiver import HttpReceiver
 from slacklab.listener import Listener
 from slacklab.sim.http_sender import FAKE_SIGNING_SECRET

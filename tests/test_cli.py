@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slacklab.cli import main
+from slacklab.cli.commands import main
 
 
 def run(*argv: str) -> tuple[int, str]:

@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 
 from slacklab.capture import Capture
-from slacklab.compare import compare
-from slacklab.compare_report import SIDE_COLOURS, side_colours
+from slacklab.comparison.lineup import compare
+from slacklab.comparison.report import SIDE_COLOURS, side_colours
 from slacklab.http.receiver import HttpReceiver, Reply
 from slacklab.journal import JournalWriter
 from slacklab.listener import Listener
@@ -361,7 +361,7 @@ REAL_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example s
 @pytest.mark.parametrize("name", sorted(p.name for p in (REAL / "http").glob("*")) if REAL.is_dir() else [])
 def test_real_captures_compare_with_themselves_and_happened_times_stay_honest(name: str) -> None:
     """Real Slack bodies: every event matches itself, and 'when it happened' is event_ts only when it agrees with event_time."""
-    from slacklab.compare_tables import happened
+    from slacklab.comparison.tables import happened
     from slacklab.loader import load
 
     df = load(REAL / "http" / name, REAL_SECRET).deliveries()

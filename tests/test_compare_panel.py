@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import slacklab
-from slacklab.both import listen_both
-from slacklab.compare import compare
+from slacklab.comparison.both import listen_both
+from slacklab.comparison.lineup import compare
 from slacklab.notebook.compare_panel import ComparePanel
 from slacklab.schema import make_row
 from slacklab.table import deliveries_frame

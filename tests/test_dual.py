@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from slacklab.both import BothTransports, listen_both
-from slacklab.compare import Comparison
+from slacklab.comparison.both import BothTransports, listen_both
+from slacklab.comparison.lineup import Comparison
 from slacklab.sim.http_rules import DisableRule
 from slacklab.sim.scenario import ScenarioBuilder, build_scenario
 

@@ -3,6 +3,8 @@
 Places (folders of ``slacklab/``):
 
 top level   the capture side: pure Socket Mode core, listener, journal, capture store, schema, export
+comparison/ HTTP vs Socket Mode: line-up, explanations, report; both transports at once; replay
+cli/        the slacklab command
 sim/        everything that plays Slack (both transports); never imports the listener, nor it the simulator
 http/       reading and receiving HTTP deliveries, signatures
 notebook/   the explore panel, filters, charts: reads captures and DataFrames only
@@ -42,21 +44,23 @@ LAYERS: dict[str, str] = {
     "archive": "data",
     "journal": "data",
     "export": "data",
-    "compare": "data",
-    "compare_tables": "data",
-    "compare_explain": "data",
-    "compare_report": "data",
+    "comparison.__init__": "entry",
+    "comparison.lineup": "data",
+    "comparison.tables": "data",
+    "comparison.explain": "data",
+    "comparison.report": "data",
     "loader": "data",
     "listener": "io",
     "connection": "io",
     "session": "entry",
     "testing": "entry",
     "pytest_plugin": "entry",
-    "both": "entry",
-    "replay": "entry",
-    "cli": "entry",
-    "console": "entry",
-    "cli_args": "entry",
+    "comparison.both": "entry",
+    "comparison.replay": "entry",
+    "cli.__init__": "entry",
+    "cli.commands": "entry",
+    "cli.console": "entry",
+    "cli.args": "entry",
     "__init__": "entry",
     "__main__": "entry",
     # sim/: plays Slack

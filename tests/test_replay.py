@@ -11,7 +11,7 @@ import pytest
 
 import slacklab
 from slacklab.capture import Capture
-from slacklab.cli import main
+from slacklab.cli.commands import main
 from slacklab.errors import SlacklabError
 from slacklab.http.receiver import receive_http
 from slacklab.listener import Listener

@@ -35,7 +35,7 @@ import pytest
 
 import slacklab
 from slacklab.capture import Capture
-from slacklab.compare import compare
+from slacklab.comparison.lineup import compare
 from slacklab.errors import LogFormatError, SlacklabError, TokenError
 from slacklab.export import to_csv
 from slacklab.http.logs import read_http_log
@@ -427,7 +427,7 @@ def test_comparison_reports(tmp_path: Path) -> None:
     import io
     from contextlib import redirect_stderr
 
-    from slacklab.cli import main
+    from slacklab.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp, redirect_stderr(err):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slacklab.compare_report import fmt_seconds, for_people, side_colours
+from slacklab.comparison.report import fmt_seconds, for_people, side_colours
 from slacklab.sim.http_rules import RETRY_DELAYS, DisableRule, retry_delay
 from slacklab.sim.playback import Playback, happened_at, stamp_times
 from slacklab.sim.scenario import ScenarioBuilder

@@ -28,7 +28,7 @@ A file that cannot be read at all — missing, empty, garbage, truncated JSON,
 or not one usable entry — raises :class:`~slacklab.errors.LogFormatError`
 naming the file and the line or entry (numbered from 1).
 
-Next: ``capture.df`` for the rows, :func:`slacklab.compare.compare` to line
+Next: ``capture.df`` for the rows, :func:`slacklab.comparison.lineup.compare` to line
 them up against a Socket Mode capture.
 """
 
@@ -383,7 +383,7 @@ def read_http_log(path: str | Path, signing_secret: str | None = None) -> Captur
 
     Warns (``UserWarning``), naming them, when only some entries are unusable.
     Next: ``capture.df``, ``capture.events()``, ``capture.problems()``,
-    ``slacklab.compare.compare(socket_capture, capture)``.
+    ``slacklab.comparison.lineup.compare(socket_capture, capture)``.
     """
     path = Path(path)
     tally = _Tally(check_secret(signing_secret))

@@ -1,4 +1,4 @@
-"""The comparison widget: ``slacklab.explore(cmp)`` for a :class:`~slacklab.compare.Comparison`.
+"""The comparison widget: ``slacklab.explore(cmp)`` for a :class:`~slacklab.comparison.lineup.Comparison`.
 
 :class:`ComparePanel` shows one comparison the way :func:`slacklab.explore` shows a
 capture: filters that apply to **both sides at once** (event type, channel, text,
@@ -33,8 +33,8 @@ import ipywidgets as w
 import pandas as pd
 from matplotlib.figure import Figure
 
-from slacklab.compare import Comparison
-from slacklab.compare_report import for_people, plot_latency_cdf, plot_retry_timeline
+from slacklab.comparison.lineup import Comparison
+from slacklab.comparison.report import for_people, plot_latency_cdf, plot_retry_timeline
 from slacklab.notebook.filters import Filters, label_counts
 from slacklab.notebook.refresher import REFRESH_SECONDS, Refresher, Throttle
 from slacklab.redact import mask_text

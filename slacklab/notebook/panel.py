@@ -435,7 +435,7 @@ def explore(
     a live capture it refreshes by itself while events arrive (at most every
     ``refresh_every`` seconds). Then read ``panel.df`` in the next cell, or
     press *Export CSV*; call ``panel.stop()`` when done. Re-running the cell
-    closes the panel the earlier run made. A :class:`~slacklab.compare.Comparison` gets its own widget.
+    closes the panel the earlier run made. A :class:`~slacklab.comparison.lineup.Comparison` gets its own widget.
 
     Args:
         source: ``slacklab.listen(...)``, ``slacklab.load(path)``, an HTTP log capture, or a DataFrame.
@@ -443,7 +443,7 @@ def explore(
         max_rows: how many of the newest matching rows the table shows.
         refresh_every: shortest time between two redraws, in seconds.
     """
-    from slacklab.compare import Comparison
+    from slacklab.comparison.lineup import Comparison
     from slacklab.notebook.compare_panel import compare_panel
 
     if isinstance(source, Comparison):  # the comparison widget instead

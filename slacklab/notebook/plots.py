@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from matplotlib.ticker import MaxNLocator
 
-from slacklab.compare_report import side_colours
+from slacklab.comparison.report import side_colours
 from slacklab.notebook.filters import NONE_LABEL, label_counts
 from slacklab.notebook.timeline import (
     INTERVALS,

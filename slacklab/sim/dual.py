@@ -15,7 +15,7 @@ sides — and ``received_at − event_time`` is each transport's real latency::
     dual.wait_done(timeout=60)
     dual.truth.socket, dual.truth.http
 
-:func:`slacklab.both.listen_both` does all of this with slacklab's own listener and
+:func:`slacklab.comparison.both.listen_both` does all of this with slacklab's own listener and
 receiver and adds the app-side knobs (slow, down). Knobs here: Slack's side of
 Socket Mode through :attr:`DualSimulator.socket` (``disconnect``,
 ``drop_connection``, ``slow_app``, ``other_consumer``…), and of HTTP through the

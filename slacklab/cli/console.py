@@ -1,4 +1,4 @@
-"""Terminal plumbing for the ``slacklab`` command (:mod:`slacklab.cli`): nothing here knows a subcommand.
+"""Terminal plumbing for the ``slacklab`` command (:mod:`slacklab.cli.commands`): nothing here knows a subcommand.
 
 * :class:`CtrlC` — Ctrl+C as a flag a long-running command checks (a second
   Ctrl+C interrupts at once), so stopping never ends in a traceback and what
@@ -62,7 +62,7 @@ class CtrlC:
     ``KeyboardInterrupt`` lands wherever the main thread happens to be (inside
     a progress update, a ``stop()``, a CSV write), so a command that must tidy
     up after Ctrl+C turns it into a flag it checks between steps. Outside the
-    main thread (a test calling :func:`slacklab.cli.main` from a thread) it
+    main thread (a test calling :func:`slacklab.cli.commands.main` from a thread) it
     does nothing: signals only reach the main thread anyway.
     """
 

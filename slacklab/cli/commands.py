@@ -20,7 +20,7 @@ Exit codes: 0 done, 1 the demo lost events, 2 an error (bad arguments, files,
 the capture failed or gave up), 130 stopped with Ctrl+C.
 
 Adding a subcommand: write ``_cmd_name(args, out, ctrl_c) -> int`` here (listed
-in ``_COMMANDS``) and its arguments as ``add_name`` in :mod:`slacklab.cli_args`.
+in ``_COMMANDS``) and its arguments as ``add_name`` in :mod:`slacklab.cli.args`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TextIO
 
 from slacklab.capture import Capture
-from slacklab.cli_args import build_parser
-from slacklab.console import (
+from slacklab.cli.args import build_parser
+from slacklab.cli.console import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     INTERRUPTED,
@@ -224,7 +224,7 @@ def _cmd_export(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
-    from slacklab.compare import compare
+    from slacklab.comparison.lineup import compare
     from slacklab.loader import load
 
     dest = Path(args.out) if args.out else None
@@ -279,8 +279,8 @@ def _cmd_receive(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO, ctrl_c: CtrlC) -> int:
     """Send a capture's deliveries to --to again, re-signed with SLACK_SIGNING_SECRET (never an argument)."""
+    from slacklab.comparison.replay import replay
     from slacklab.loader import load
-    from slacklab.replay import replay
 
     secret = _env("SLACK_SIGNING_SECRET")
     if secret is None:

@@ -25,7 +25,7 @@ Definitions: *retries* are deliveries with ``retry_attempt`` > 0; *duplicates*
 are extra arrivals of an event already seen (retries included, plus copies
 with no retry marker); *latency* is the first *accepted* delivery's ``received_at``
 (HTTP: answered 2xx) minus when the event happened (``event.event_ts`` when precise, else ``event_time``:
-see :mod:`slacklab.compare_tables`); slash commands and interactivity have none.
+see :mod:`slacklab.comparison.tables`); slash commands and interactivity have none.
 
 Next: ``cmp`` in a notebook (headline, charts, tables), ``cmp.summary``,
 ``cmp.timeline`` (which delivery came when and why), ``cmp.dedup``,
@@ -45,16 +45,16 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-import slacklab.compare_explain as explain
-import slacklab.compare_report as report
-import slacklab.compare_tables as tables
-from slacklab.compare_tables import COMPARED_KINDS
+import slacklab.comparison.explain as explain
+import slacklab.comparison.report as report
+import slacklab.comparison.tables as tables
+from slacklab.comparison.tables import COMPARED_KINDS
 from slacklab.errors import ExportError
 from slacklab.export import to_csv
 
 __all__ = ["COMPARED_KINDS", "Comparison", "compare"]
 
-log = logging.getLogger("slacklab.compare")
+log = logging.getLogger("slacklab.comparison.lineup")
 
 _ENVELOPE_NOTE = (
     "accepts_response_payload, retry_attempt and retry_reason sit in the Socket Mode envelope, outside the "

@@ -1,4 +1,4 @@
-"""The tables that say *why* two captures differ (pandas, no I/O), for :class:`slacklab.compare.Comparison`.
+"""The tables that say *why* two captures differ (pandas, no I/O), for :class:`slacklab.comparison.lineup.Comparison`.
 
 * :func:`timeline` – every delivery of every compared event: when it came after
   the event happened, and why (first delivery, retry *n* and Slack's reason, or a
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slacklab.compare_tables import REJECTED, Side
+from slacklab.comparison.tables import REJECTED, Side
 
 __all__ = ["dedup", "fields", "offline", "payload_diff", "signatures", "summary", "timeline"]
 

@@ -5,11 +5,11 @@ one clock (:class:`~slacklab.sim.dual.DualSimulator`): slacklab's listener captu
 the Socket Mode side, slacklab's receiver (checking signatures) the HTTP side.
 Latency, order and gaps are then real and comparable::
 
-    from slacklab.both import listen_both
+    from slacklab.comparison.both import listen_both
 
     run = listen_both(events=60, duration=20, speed=10)
     run.wait_done(timeout=30)
-    cmp = run.compare()            # a slacklab.compare.Comparison: display it
+    cmp = run.compare()            # a slacklab.comparison.lineup.Comparison: display it
     run.stop()
 
 Failure stories, each a knob (arguments, or methods while running):
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from slacklab.capture import Capture
-from slacklab.compare import Comparison, compare
+from slacklab.comparison.lineup import Comparison, compare
 from slacklab.http.receiver import Reply, receive_http
 from slacklab.listener import Listener
 from slacklab.sim.dual import DualSimulator, DualTruth
@@ -47,7 +47,7 @@ from slacklab.sim.scenario import Scenario, build_scenario
 
 __all__ = ["BothTransports", "listen_both"]
 
-log = logging.getLogger("slacklab.both")
+log = logging.getLogger("slacklab.comparison.both")
 
 
 class BothTransports:

@@ -1,4 +1,4 @@
-"""How a :class:`~slacklab.compare.Comparison` reads: numbers for people, one colour per side, charts, HTML.
+"""How a :class:`~slacklab.comparison.lineup.Comparison` reads: numbers for people, one colour per side, charts, HTML.
 
 * :func:`side_colours` – the one colour map every comparison chart uses (Socket
   Mode blue, HTTP orange, whatever the argument order; unknown labels get what is left);
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from slacklab.export import safe_frame
 
 if TYPE_CHECKING:  # pragma: no cover
-    from slacklab.compare import Comparison
+    from slacklab.comparison.lineup import Comparison
 
 __all__ = [
     "SIDE_COLOURS",

@@ -1,10 +1,10 @@
-"""The tables behind :func:`slacklab.compare.compare`: inputs, matching, and what differs (pandas, no I/O).
+"""The tables behind :func:`slacklab.comparison.lineup.compare`: inputs, matching, and what differs (pandas, no I/O).
 
-:class:`~slacklab.compare.Comparison` calls these in order: :func:`frame` (a
+:class:`~slacklab.comparison.lineup.Comparison` calls these in order: :func:`frame` (a
 DataFrame from a capture, a DataFrame or a path), :func:`side` (one side split
 into the events compared and what was left out), :func:`lineup` (the pairs), then
 the tables. Every time is a UTC datetime, every duration seconds as ``float64``,
-every count ``int64``; :mod:`slacklab.compare_report` formats them for people.
+every count ``int64``; :mod:`slacklab.comparison.report` formats them for people.
 
 *Latency* runs from when an event happened to its first delivery the app
 *accepted*: any Socket Mode delivery (the capture saw it), an HTTP request answered

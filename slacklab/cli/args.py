@@ -1,17 +1,17 @@
 """The arguments of the ``slacklab`` command: one ``add_<name>`` function per subcommand.
 
-:func:`build_parser` puts them together; :mod:`slacklab.cli` runs the command
+:func:`build_parser` puts them together; :mod:`slacklab.cli.commands` runs the command
 each one names (``command``). Numbers, ports and labels are checked here, so a
-mistake is one line on stderr (:class:`slacklab.console.Parser`). Adding a
+mistake is one line on stderr (:class:`slacklab.cli.console.Parser`). Adding a
 subcommand: an ``add_<name>`` here (listed in :data:`ADDERS`), and a
-``_cmd_<name>`` in :mod:`slacklab.cli`.
+``_cmd_<name>`` in :mod:`slacklab.cli.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from slacklab.console import Parser, number, port, two_labels
+from slacklab.cli.console import Parser, number, port, two_labels
 
 __all__ = ["ADDERS", "GIVE_UP_SECONDS", "build_parser"]
 
