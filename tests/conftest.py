@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def kernelspec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder for ``JUPYTER_PATH`` holding a ``python3`` kernelspec that runs *this* interpreter.
-
-    Jupyter looks in ``JUPYTER_PATH`` before the user's and the environment's
-    kernels, so notebooks run with the Python that has this checkout's
-    slacklab installed, whatever ``python3`` kernel a machine already has.
-    """
-    root = tmp_path_factory.mktemp("jupyter-path")
+def python3_kernelspec(root: Path) -> Path:
+    """Write, under ``root``, a ``python3`` kernelspec that runs *this* interpreter; return ``root``
+    (for ``JUPYTER_PATH``). Also used by ``tests/browser_tour.py``, which runs outside pytest."""
     spec = root / "kernels" / "python3"
-    spec.mkdir(parents=True)
+    spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(
         json.dumps(
             {
@@ -31,3 +25,14 @@ def kernelspec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         encoding="utf-8",
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def kernelspec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for ``JUPYTER_PATH`` holding a ``python3`` kernelspec that runs *this* interpreter.
+
+    Jupyter looks in ``JUPYTER_PATH`` before the user's and the environment's
+    kernels, so notebooks run with the Python that has this checkout's
+    slacklab installed, whatever ``python3`` kernel a machine already has.
+    """
+    return python3_kernelspec(tmp_path_factory.mktemp("jupyter-path"))
