@@ -310,7 +310,7 @@ class Comparison:
         return text
 
     def _repr_html_(self) -> str:
-        return f"<div class='slacklab-comparison'>{report.report_html(self, None)}</div>"
+        return f"<div class='slacklab-comparison'>{report.notebook_html(self)}</div>"
 
     # ----------------------------------------------------------- export
 

@@ -3,11 +3,12 @@
 * :func:`side_colours` – the one colour map every comparison chart uses (Socket
   Mode blue, HTTP orange, whatever the argument order; unknown labels get what is left);
 * :func:`fmt_seconds`, :func:`for_people` – ``12 ms``, ``1.43 s``, ``5.0 min``; counts as
-  integers; never scientific notation;
+  integers; never scientific notation; :func:`seconds_axis` – a chart axis in seconds, one unit per axis;
 * charts that return their ``Axes`` (matplotlib ``Figure`` objects, no pyplot state):
   :func:`plot_latency_cdf`, :func:`plot_latency_by_type`, :func:`plot_retry_timeline`,
   :func:`plot_types`, and :func:`overview` (three of them in one figure, sized for a notebook);
-* :func:`report_html` – the self-contained report (``Comparison.to_html``).
+* :func:`report_html` – the self-contained report (``Comparison.to_html``); :func:`notebook_html` – the
+  short form a notebook shows for ``cmp`` (headline, charts, summary, where the other tables are).
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from slacklab.export import safe_frame
 
@@ -33,12 +38,14 @@ __all__ = [
     "SIDE_COLOURS",
     "fmt_seconds",
     "for_people",
+    "notebook_html",
     "overview",
     "plot_latency_by_type",
     "plot_latency_cdf",
     "plot_retry_timeline",
     "plot_types",
     "report_html",
+    "seconds_axis",
     "side_colours",
 ]
 
@@ -94,6 +101,46 @@ def fmt_seconds(value: Any) -> str:
     if size < 172800:
         return f"{x / 3600:.1f} h"
     return f"{x / 86400:.1f} days"
+
+
+# (at least this many seconds, the unit's size in seconds, its name): the unit fmt_seconds picks
+_UNITS = ((172800.0, 86400.0, "days"), (7200.0, 3600.0, "h"), (120.0, 60.0, "min"), (1.0, 1.0, "s"))
+
+
+def _unit(seconds: float) -> tuple[float, str]:
+    return next(((size, name) for at_least, size, name in _UNITS if seconds >= at_least), (0.001, "ms"))
+
+
+def _axis_unit(top: float, ticks: np.ndarray) -> tuple[float, str, int]:
+    """The unit for a linear axis whose largest value is ``top``: the largest unit (up to ``top``'s own)
+    that writes every tick exactly with at most two decimals (ticks every 50 s stay ``50 s``, not
+    ``0.833 min``), and the fewest decimals that do (``0 ms, 5 ms``; ``0.0 s, 0.5 s``; ``0.25 s``)."""
+    units = [(size, name) for at_least, size, name in _UNITS if top >= at_least] + [(0.001, "ms")]
+    for size, name in units:
+        for decimals in range(3):
+            if np.allclose(ticks / size, np.round(ticks / size, decimals), rtol=0, atol=1e-6):
+                return size, name, decimals
+    return units[0][0], units[0][1], 3
+
+
+def seconds_axis(axis: Axis) -> None:
+    """Label ``axis`` (values in seconds) as people read it: one unit for the whole axis, chosen by its
+    largest value (``0 ms, 250 ms, 500 ms``; ``0.0 s, 0.5 s, 1.0 s``…), with the decimals its tick step needs.
+    On a log scale each tick says its own unit (``1 ms, 10 ms, 100 ms, 1 s``) and minor ticks stay unlabelled."""
+
+    def label(x: float, _pos: int | None) -> str:
+        if axis.get_scale() == "log":  # decades: 1 ms, 10 ms, 100 ms, 1 s, 10 s, 2 min
+            size, name = _unit(abs(x))
+            return f"{x / size:.4g} {name}"
+        low, high = axis.get_view_interval()
+        ticks = np.asarray(axis.get_majorticklocs(), dtype="float64")
+        size, name, decimals = _axis_unit(max(abs(low), abs(high)), ticks)
+        value = x / size
+        return f"{0.0 if abs(value) < 10**-decimals / 2 else value:.{decimals}f} {name}"
+
+    axis.set_major_formatter(FuncFormatter(label))
+    if axis.get_scale() == "log":
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _fmt_value(value: Any, seconds: bool) -> str:
@@ -168,7 +215,7 @@ def plot_latency_cdf(cmp: Comparison, ax: Axes | None = None) -> Axes:
     if not drawn:
         return _empty(ax, "no latencies: the events carry no event_time")
     _log_if_spread(ax, cmp.events[[f"{la}_latency_s" for la in cmp.labels]].stack().to_numpy(dtype="float64"))
-    ax.xaxis.set_major_formatter(lambda x, _pos: fmt_seconds(x))
+    seconds_axis(ax.xaxis)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("share of events")
     ax.grid(alpha=0.3)
@@ -197,16 +244,31 @@ def plot_latency_by_type(cmp: Comparison, ax: Axes | None = None, *, limit: int 
     boxes = ax.boxplot(
         data, positions=positions, orientation="horizontal", widths=0.35, patch_artist=True, showfliers=True
     )
-    for patch, colour in zip(boxes["boxes"], face, strict=True):
+    for patch, median, colour in zip(boxes["boxes"], boxes["medians"], face, strict=True):
         patch.set_facecolor(colour)
         patch.set_alpha(0.75)
+        # The median in a darker shade of the side's colour: a one-event box is only this line, and
+        # matplotlib's default orange would make a Socket Mode event look like an HTTP one.
+        median.set_color(tuple(0.55 * c for c in to_rgb(colour)))
+        median.set_linewidth(2)
     ax.set_yticks(range(len(types)), list(reversed([str(t) for t in types])))
     _log_if_spread(ax, np.concatenate(data))
-    ax.xaxis.set_major_formatter(lambda x, _pos: fmt_seconds(x))
-    handles = [ax.bar(0, 0, color=colours[label], label=label) for label in cmp.labels]
-    ax.legend(handles=handles, fontsize="small", loc="lower right")
+    seconds_axis(ax.xaxis)
+    ax.set_xlabel("time after the event happened")
+    # Patches, not empty bars: a bar at x=0 would stretch the axis to ±0.4 s around boxes of a few ms.
+    handles = [Patch(facecolor=colours[label], alpha=0.75, label=label) for label in cmp.labels]
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.grid(alpha=0.3, axis="x")
     return ax
+
+
+def _repeated_keys(cmp: Comparison) -> list[Any]:
+    """The event keys delivered more than once on some side, in timeline order."""
+    tl = cmp.timeline
+    if not len(tl):
+        return []
+    repeated = tl.groupby("event_key")["delivery"].transform("max") > 1
+    return list(dict.fromkeys(tl.loc[repeated, "event_key"]))
 
 
 def plot_retry_timeline(cmp: Comparison, ax: Axes | None = None, *, limit: int = 15) -> Axes:
@@ -215,8 +277,7 @@ def plot_retry_timeline(cmp: Comparison, ax: Axes | None = None, *, limit: int =
     colours = side_colours(cmp.labels)
     ax.set_title("deliveries of events that came more than once")
     tl = cmp.timeline
-    repeated = tl.groupby("event_key")["delivery"].transform("max") > 1 if len(tl) else pd.Series(dtype=bool)
-    keys = list(dict.fromkeys(tl.loc[repeated, "event_key"]))[:limit] if len(tl) else []
+    keys = _repeated_keys(cmp)[:limit]
     if not keys:
         return _empty(ax, "every event arrived once on each side: no retries, no duplicates")
     rows = tl[tl["event_key"].isin(keys)]
@@ -230,10 +291,11 @@ def plot_retry_timeline(cmp: Comparison, ax: Axes | None = None, *, limit: int =
         ax.scatter(x[~first], y[~first], color=colours[label], marker="x", s=40, label=f"{label}: retry or copy")
     names = rows.drop_duplicates("event_key").set_index("event_key")["event_type"].astype("object").fillna("?")
     ax.set_yticks(range(len(keys)), [f"{names.get(k, '?')} …{str(k)[-5:]}" for k in reversed(keys)])
-    ax.xaxis.set_major_formatter(lambda x, _pos: fmt_seconds(x))
+    seconds_axis(ax.xaxis)
     ax.set_xlabel("time after the event happened")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize="x-small", loc="lower right")
+    # Beside the plot, never over it: retries sit at the right, where a legend inside would go.
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return ax
 
 
@@ -264,7 +326,16 @@ def plot_types(cmp: Comparison, ax: Axes | None = None, *, limit: int = 10) -> A
 
 
 def overview(cmp: Comparison) -> Figure:
-    """Latency CDF, latency per type and the retry timeline in one figure, readable at notebook width."""
+    """Latency CDF, latency per type and the retry timeline in one figure, readable at notebook width.
+
+    Without retries or copies the retry timeline is left out (the headline says so) rather than
+    drawn as an empty frame."""
+    if not _repeated_keys(cmp):
+        fig = Figure(figsize=(9.0, 6.4), layout="constrained")
+        top, middle = fig.subplots(2, 1, height_ratios=(1.0, 1.2))
+        plot_latency_cdf(cmp, top)
+        plot_latency_by_type(cmp, middle)
+        return fig
     fig = Figure(figsize=(9.0, 9.5), layout="constrained")
     top, middle, bottom = fig.subplots(3, 1, height_ratios=(1.0, 1.2, 1.2))
     plot_latency_cdf(cmp, top)
@@ -273,9 +344,9 @@ def overview(cmp: Comparison) -> Figure:
     return fig
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure, dpi: float = 72) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72)
+    fig.savefig(buffer, format="png", dpi=dpi)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -324,4 +395,26 @@ def report_html(cmp: Comparison, events_limit: int | None) -> str:
         cut = f" (first {events_limit} of {len(cmp.events)})" if len(cmp.events) > events_limit else ""
         parts += [f"<h4>Events{cut}</h4>", _table(shown, index=False)]
     parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in cmp.notes) + "</ul>")
+    return "\n".join(parts)
+
+
+# What a notebook shows for ``cmp``: enough to read the story, and where the rest is. Every table in
+# the cell output made it several screens long (the report file keeps them all).
+_MORE_TABLES = ("dedup", "signatures", "latency", "by_type", "timeline", "fields", "events")
+
+
+def notebook_html(cmp: Comparison) -> str:
+    """The comparison as a notebook shows it: headline, charts, summary, notes, and how to get the rest."""
+    la, lb = (html.escape(x) for x in cmp.labels)
+    more = ", ".join(f'<code>cmp.readable("{name}")</code>' for name in _MORE_TABLES)
+    parts = [
+        f"<h3>slacklab comparison: {la} vs {lb}</h3>",
+        "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in cmp.headline()) + "</ul>",
+        f"<img alt='latency and retries' style='max-width:100%' src='data:image/png;base64,{_png(overview(cmp), 80)}'/>",
+        "<h4>Summary</h4>",
+        _table(cmp.summary, index_seconds=True),
+        "<h4>Notes</h4><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in cmp.notes) + "</ul>",
+        f"<p><small>Every table, for reading: {more}; as DataFrames: <code>cmp.summary</code>, "
+        '<code>cmp.dedup</code>…; all of it in one file: <code>cmp.to_html("report.html")</code>.</small></p>',
+    ]
     return "\n".join(parts)
