@@ -38,7 +38,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from slacklab.comparison.report import side_colours
 from slacklab.notebook.filters import NONE_LABEL, label_counts
@@ -292,8 +292,9 @@ def plot_timeline_counts(
     ax.set_xlabel("received (UTC)")
     ax.set_ylabel(f"per {format_interval(step)}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="upper left", fontsize="x-small", ncols=min(4, len(counts.columns)), frameon=False)
-    ax.set_ylim(0, max(1, int(bottom.max())) * 1.3)  # room for the legend
+    # Beside the bars, never over them (inside, a tall stack ran into it).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small", frameon=False)
+    ax.set_ylim(0, max(1, int(bottom.max())) * 1.05)
     return ax
 
 
@@ -305,19 +306,41 @@ def plot_latency(data: DataLike, which: str = "ack", *, bins: int = 30, ax: Axes
     if values.empty:
         return _no_data(ax, "no ack times recorded" if which == "ack" else "no event times recorded")
     groups = [(name, group["ms"].to_numpy()) for name, group in values.groupby("source", sort=True)]
-    edges = np.histogram_bin_edges(values["ms"].to_numpy(), bins=bins)
+    colours = side_colours(name for name, _ in groups)  # Socket Mode and HTTP as in every other chart
+    everything = values["ms"].to_numpy()
+    # Ack times are mostly a fraction of a millisecond with a tail of a few ms: on a linear axis every
+    # delivery but a handful falls in the first bar. Spread over more than two decades: log bins.
+    spread = everything.min() > 0 and everything.max() / everything.min() > 100
+    if spread:
+        edges = np.geomspace(everything.min(), everything.max(), bins + 1)
+    else:
+        edges = np.histogram_bin_edges(everything, bins=bins)
     for name, ms in groups:
         ax.hist(
             ms,
             bins=edges.tolist(),
             alpha=0.7 if len(groups) > 1 else 1.0,
-            label=f"{name} (median {np.median(ms):.3g} ms, n={len(ms)})",
+            color=colours[name],
+            label=f"{name} (median {_ms(float(np.median(ms)))}, n={len(ms):,})",
         )
-    ax.set_xlabel("milliseconds")
+    if spread:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("milliseconds" + (" (log scale)" if spread else ""))
     ax.set_ylabel("deliveries")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small", frameon=False)
+    ax.legend(fontsize="small", frameon=False, loc="best")
     return ax
+
+
+def _ms(value: float) -> str:
+    """``0.093 ms``, ``2.7 ms``, ``41 ms``, ``1,250 ms``: two or three significant digits, never ``9.3e-02``."""
+    if value < 1:
+        return f"{value:.3f} ms"
+    if value < 10:
+        return f"{value:.1f} ms"
+    return f"{value:,.0f} ms"
 
 
 def plot_comparison(

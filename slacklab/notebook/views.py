@@ -97,13 +97,27 @@ def cell(value: Any, width: int = 80) -> str:
     if isinstance(value, pd.Timestamp):
         text = value.strftime("%H:%M:%S.%f")[:-3]
     elif isinstance(value, float):
-        text = f"{value:.1f}"
+        text = _number(value)
     else:
         text = " ".join(str(value).split())
     text = mask_text(text)
     if len(text) > width:
         text = text[: width - 1] + "…"
     return html.escape(text)
+
+
+def _number(value: float) -> str:
+    """Two or three significant digits for small values (an ack of 0.04 ms is not ``0.0``), no exponent."""
+    size = abs(value)
+    if value.is_integer() and size < 1e15:
+        return f"{value:,.0f}"
+    if size < 0.01:
+        return f"{value:.3f}"
+    if size < 1:
+        return f"{value:.2f}"
+    if size < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
 
 
 TABLE_STYLE = "border-collapse:collapse;font-size:12px"
