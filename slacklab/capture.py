@@ -324,7 +324,8 @@ class Capture:
         with self._lock:
             rows = list(self._problems)
         df = pd.DataFrame(rows, columns=["at", "connection", "problem", "text"])
-        df["at"] = pd.to_datetime(df["at"].astype("float64"), unit="s", utc=True)
+        at = pd.to_datetime(df["at"].astype("float64"), unit="s", utc=True)
+        df["at"] = at.dt.round("us").astype("datetime64[us, UTC]")  # as received_at: no float noise in ns
         return df
 
     def wait_for(self, n: int, timeout: float = 30.0, *, events: bool = False) -> int:

@@ -125,7 +125,9 @@ class Connections:
         """One row per connection, times as UTC timestamps, counts as ``Int64``."""
         df = pd.DataFrame([dict(c) for c in self._rows.values()], columns=list(self.COLUMNS))
         for col in ("opened_at", "hello_at", "closed_at"):
-            df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
+            # Microseconds, as received_at: a float of epoch seconds has no nanoseconds to show.
+            seconds = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
+            df[col] = seconds.dt.round("us").astype("datetime64[us, UTC]")
         for col in ("num_connections", "approximate_connection_time", "deliveries"):
             df[col] = df[col].astype("Int64")
         return df
