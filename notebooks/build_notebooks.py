@@ -239,8 +239,10 @@ def read(ws, timeout=10.0):
 def describe(frame):
     \"\"\"One line about a frame.\"\"\"
     name = type(frame).__name__
+    if name == "Malformed":
+        return f"Malformed: {frame.problem}"
     if name != "Envelope":
-        return f"{name}: {frame}"
+        return repr(frame)
     event_type = payload_fields(frame.type, frame.payload).get("event_type") or ""
     retry = f"   ← retry {frame.retry_attempt} ({frame.retry_reason})" if frame.retry_attempt else ""
     return f"{frame.type:15} {event_type:24} envelope {frame.envelope_id[:8]}…{retry}"
@@ -609,7 +611,10 @@ http_vs_socket.code("""
 from slacklab.sim.http_rules import DisableRule
 
 off_run, off = story(disable=DisableRule(min_events=10), down=4.0)
-off_run.truth.http.summary()["disabled"], off.summary.loc["not accepted (every answer an error)"]
+slack = off_run.truth.http.summary()
+print(f"Slack turned HTTP delivery off: {slack['disabled']} of {slack['items']} events were given up")
+print(f"the app answered only errors to {off.summary.loc['not accepted (every answer an error)', 'http']} events "
+      f"over HTTP; over Socket Mode it received {off.summary.loc['events', 'socket']}")
 """)
 http_vs_socket.md("""
 ### A refresh, a dropped WebSocket, several connections
@@ -621,7 +626,8 @@ connections: the events it takes never reach your capture — they show up as *o
 """)
 http_vs_socket.code("""
 shared_run, shared = story(other_consumer=True, during=lambda run: run.refresh())
-shared.readable("offline"), len(shared.only_b)
+print(f"{len(shared.only_b)} events came only over HTTP: the other consumer's connection took them")
+shared.readable("offline")
 """)
 http_vs_socket.md("""
 ## Replay what you captured, re-signed
@@ -660,7 +666,7 @@ More in `docs/http-vs-socket.md`.
 ## Stop
 """)
 http_vs_socket.code("""
-panel.close()
+panel.stop()  # the widget stays, showing the last state
 run.stop()
 target.stop()
 run.socket.state, run.http.state
@@ -898,7 +904,7 @@ export.md("""
 ## Stop
 """)
 export.code("""
-panel.close()
+panel.stop()  # stops following the capture; the panel stays usable
 cap.state
 """)
 
@@ -1120,8 +1126,11 @@ EXERCISES: list[tuple[str, str, str, str]] = [
         "ack_by_hand",
         "## 6. An ack by hand\n\nHere is an envelope as Slack sends it. Parse it with `slacklab.protocol.parse_frame` "
         "and build its ack with `build_ack`; keep the ack text in `ack`.",
-        'text = \'{"envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf", "type": "events_api", '
-        '"payload": {"event_id": "Ev1", "event": {"type": "message"}}, "retry_attempt": 0, "retry_reason": ""}\'\n'
+        # The same two short lines as the solution: one long line ran off the right of the cell.
+        "text = (\n"
+        '    \'{"envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf", "type": "events_api", \'\n'
+        '    \'"payload": {"event_id": "Ev1", "event": {"type": "message"}}, "retry_attempt": 0, "retry_reason": ""}\'\n'
+        ")\n"
         "ack = None  # your answer",
         """
         import json

@@ -55,6 +55,8 @@ LAB_SETTINGS = {
         "checkForUpdates": False,
         "doNotDisturbMode": True,
     },
+    # Every cell in the page at once: a screenshot never catches a cell the browser has not painted yet.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
 # True once every code cell ran and the kernel is idle; the text of an error output if one appeared.
