@@ -34,7 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from slacklab.comparison.lineup import Comparison
-from slacklab.comparison.report import for_people, plot_latency_cdf, plot_retry_timeline
+from slacklab.comparison.report import fmt_seconds, for_people, plot_latency_cdf, plot_retry_timeline
 from slacklab.notebook.filters import Filters, label_counts
 from slacklab.notebook.refresher import REFRESH_SECONDS, Refresher, Throttle
 from slacklab.redact import mask_text
@@ -159,7 +159,7 @@ class ComparePanel:
 
     def _build(self) -> None:
         la, lb = self.base.labels
-        label = {"description_width": "70px"}
+        label = {"description_width": "80px"}  # "event type" whole, not "event ty…"
         self.controls: dict[str, w.Widget] = {
             "types": w.SelectMultiple(options=[], rows=6, description="event type", style=label),
             "channel": w.Dropdown(options=[("any", _ANY)], value=_ANY, description="channel", style=label),
@@ -183,17 +183,22 @@ class ComparePanel:
         c["hide_retries"].observe(lambda ch: self._control(hide_retries=bool(ch["new"])), "value")
         c["status"].observe(lambda ch: None if self._quiet else self.set_status(ch["new"]), "value")
         self._headline = w.HTML()
-        self._cdf = w.Image(format="png", layout=w.Layout(width="100%", max_width="640px"))
-        self._retries = w.Image(format="png", layout=w.Layout(width="100%", max_width="640px"))
-        self._table = w.Select(options=[], rows=10, layout=w.Layout(width="100%"))
+        # Two charts side by side share the width (each at most its own size), so the second one is
+        # never cut off at the notebook's right edge.
+        chart = w.Layout(width="50%", max_width=f"{CHART_PX[0]}px", height="auto")
+        self._cdf = w.Image(format="png", layout=chart)
+        self._retries = w.Image(format="png", layout=chart)
+        self._table_head = w.HTML()
+        self._table = w.Select(options=[], rows=10, layout=w.Layout(width="100%")).add_class("slacklab-lineup")
         self._table.observe(lambda ch: None if self._quiet else self.select(ch["new"]), "value")
         self._detail = w.HTML()
         self.widget = w.VBox(
             [
                 w.HBox([c["types"], w.VBox([c["channel"], c["search"], c["hide_retries"]])]),
                 self._headline,
-                w.HBox([self._cdf, self._retries]),
+                w.HBox([self._cdf, self._retries], layout=w.Layout(width="100%")),
                 c["status"],
+                self._table_head,
                 self._table,
                 self._detail,
             ]
@@ -214,25 +219,41 @@ class ComparePanel:
             if list(self.controls["channel"].options) != channels:
                 self.controls["channel"].options = channels
             shown = self.lineup.head(self.max_rows)
-            self._table.options = [(self._row_label(r), i) for i, (_, r) in enumerate(shown.iterrows())]
+            widths = self._widths(shown)
+            self._table_head.value = _LINEUP_STYLE + (
+                f"<pre class='slacklab-lineup-head'>{html.escape(self._header(widths))}</pre>"
+            )
+            self._table.options = [(self._row_label(r, widths), i) for i, (_, r) in enumerate(shown.iterrows())]
             self._table.value = None
         finally:
             self._quiet = False
-        summary = for_people(cmp.summary, index_seconds=True).head(9).reset_index()
+        summary = for_people(cmp.summary, index_seconds=True).head(9)
         self._headline.value = (
-            "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in cmp.headline()) + "</ul>"
-            + summary.to_html(index=False, escape=True, border=0)
-        )  # fmt: skip
+            "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in cmp.headline()) + "</ul>" + _summary_html(summary)
+        )
         self._cdf.value = _png(lambda fig: plot_latency_cdf(cmp, fig.add_subplot()))
         self._retries.value = _png(lambda fig: plot_retry_timeline(cmp, fig.add_subplot(), limit=10))
         self._detail.value = ""
 
-    def _row_label(self, row: pd.Series) -> str:
+    def _widths(self, shown: pd.DataFrame) -> tuple[int, int]:
+        """Status and event type column widths for the rows shown (the list is in a monospace font)."""
+        la, lb = self.base.labels
+        status = max([len("status"), len(f"only_{la}"), len(f"only_{lb}")])
+        types = shown["event_type"].astype("object").fillna("?").astype(str).str.len() if len(shown) else pd.Series([0])
+        return status, min(max(len("event type"), int(types.max())), 28)
+
+    def _header(self, widths: tuple[int, int]) -> str:
+        la, lb = self.base.labels
+        return f"{'status':<{widths[0]}}  {'event type':<{widths[1]}}  {f'latency {la} / {lb}':<21}  text"
+
+    def _row_label(self, row: pd.Series, widths: tuple[int, int] = (14, 18)) -> str:
         la, lb = self.base.labels
         lat = [row.get(f"{x}_latency_s") for x in (la, lb)]
-        times = " / ".join("—" if pd.isna(v) else f"{v * 1000:.0f} ms" for v in lat)
-        text = mask_text(str(row.get("text") or ""))[:40]
-        return f"{row['status']:<14} {row.get('event_type') or '?':<18} {times:<20} {text}"
+        times = " / ".join("—" if pd.isna(v) else fmt_seconds(v) for v in lat)
+        text = row.get("text")
+        text = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else " ".join(str(text).split())
+        event_type = str(row.get("event_type") or "?")[: widths[1]]
+        return f"{row['status']:<{widths[0]}}  {event_type:<{widths[1]}}  {times:<21}  {mask_text(text)[:40]}"
 
     def _draw_detail(self) -> None:
         d = self.detail
@@ -267,7 +288,8 @@ class ComparePanel:
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             refresher.close()
-        for child in [*self.controls.values(), self._headline, self._cdf, self._retries, self._table, self._detail]:
+        parts = [self._headline, self._cdf, self._retries, self._table_head, self._table, self._detail]
+        for child in [*self.controls.values(), *parts]:
             child.close()
         self.widget.close()
 
@@ -284,6 +306,31 @@ class ComparePanel:
             f"<ComparePanel {la} vs {lb}: {len(self.lineup)} line-up rows shown ({self.status}; "
             f"{mask_text(self.filters.describe())}){' live' if self.live else ''}>"
         )
+
+
+# The line-up list and its header line in the notebook's code font, so the columns line up.
+_LINEUP_STYLE = (
+    "<style>.slacklab-lineup select, .slacklab-lineup-head {font-family: var(--jp-code-font-family, monospace);"
+    " font-size: 12px} .slacklab-lineup-head {margin: 0; padding: 0 4px; color: #555}</style>"
+)
+
+
+def _summary_html(summary: pd.DataFrame) -> str:
+    """The headline numbers: names left, values right (pandas' to_html right-aligns the header only)."""
+    cell = "padding:1px 8px"
+    head = f"<th style='{cell};text-align:left'></th>" + "".join(
+        f"<th style='{cell};text-align:right'>{html.escape(str(c))}</th>" for c in summary.columns
+    )
+    body = "".join(
+        f"<tr><td style='{cell};text-align:left'>{html.escape(str(name))}</td>"
+        + "".join(f"<td style='{cell};text-align:right'>{html.escape(str(v))}</td>" for v in row)
+        + "</tr>"
+        for name, row in zip(summary.index, summary.itertuples(index=False, name=None), strict=True)
+    )
+    return f"<table style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"
+
+
+CHART_PX = (512, 240)  # each chart image: 6.4 x 3.0 inches at 80 dpi
 
 
 def _png(draw: Any) -> bytes:

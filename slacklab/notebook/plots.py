@@ -74,8 +74,11 @@ __all__ = [
 MIN_BINS = 12
 """A timeline is drawn at least this many intervals wide (fewer bars are centred)."""
 
-_PALETTE = tuple(cast(Any, matplotlib.colormaps["tab10"]).colors) + tuple(
-    cast(Any, matplotlib.colormaps["Set2"]).colors
+_PALETTE = tuple(
+    colour
+    for colour in tuple(cast(Any, matplotlib.colormaps["tab10"]).colors)
+    + tuple(cast(Any, matplotlib.colormaps["Set2"]).colors)
+    if max(colour) - min(colour) > 0.1  # no greys: grey is "other" (and "(none)") only
 )
 _GREY = "#9e9e9e"
 

@@ -41,9 +41,9 @@ COMPACT_COLUMNS = (
     "retry_attempt",
     "ack_ms",
     "response_ms",
-    "event_id",
 )
-"""The columns of ``panel.df`` (``panel.full_df`` has every one)."""
+"""The columns of ``panel.df`` (``panel.full_df`` has every one, ids included: the index links the two).
+No ids here: an ``event_id`` column pushed the table past a notebook's width for nothing a reader uses."""
 
 
 def compact_frame(df: pd.DataFrame) -> pd.DataFrame:
