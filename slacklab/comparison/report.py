@@ -27,7 +27,7 @@ from matplotlib.axis import Axis
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from slacklab.export import safe_frame
 
@@ -141,6 +141,8 @@ def seconds_axis(axis: Axis) -> None:
     axis.set_major_formatter(FuncFormatter(label))
     if axis.get_scale() == "log":
         axis.set_minor_formatter(NullFormatter())
+    else:  # a few round ticks (no 2.5 steps): "17.5 ms20.0 ms" ran together on a small chart
+        axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
 
 
 def _fmt_value(value: Any, seconds: bool) -> str:

@@ -185,7 +185,7 @@ class ComparePanel:
         self._headline = w.HTML()
         # Two charts side by side share the width (each at most its own size), so the second one is
         # never cut off at the notebook's right edge.
-        chart = w.Layout(width="50%", max_width=f"{CHART_PX[0]}px", height="auto")
+        chart = w.Layout(width="48%", max_width=f"{CHART_PX[0]}px", height="auto")
         self._cdf = w.Image(format="png", layout=chart)
         self._retries = w.Image(format="png", layout=chart)
         self._table_head = w.HTML()
@@ -229,7 +229,10 @@ class ComparePanel:
             self._quiet = False
         summary = for_people(cmp.summary, index_seconds=True).head(9)
         self._headline.value = (
-            "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in cmp.headline()) + "</ul>" + _summary_html(summary)
+            "<ul style='line-height:1.4'>"
+            + "".join(f"<li>{html.escape(s)}</li>" for s in cmp.headline())
+            + "</ul>"
+            + _summary_html(summary)
         )
         self._cdf.value = _png(lambda fig: plot_latency_cdf(cmp, fig.add_subplot()))
         self._retries.value = _png(lambda fig: plot_retry_timeline(cmp, fig.add_subplot(), limit=10))
@@ -310,8 +313,9 @@ class ComparePanel:
 
 # The line-up list and its header line in the notebook's code font, so the columns line up.
 _LINEUP_STYLE = (
-    "<style>.slacklab-lineup select, .slacklab-lineup-head {font-family: var(--jp-code-font-family, monospace);"
-    " font-size: 12px} .slacklab-lineup-head {margin: 0; padding: 0 4px; color: #555}</style>"
+    "<style>.widget-select.slacklab-lineup select, pre.slacklab-lineup-head"
+    " {font-family: var(--jp-code-font-family, monospace) !important; font-size: 12px !important;"
+    " line-height: 1.4} pre.slacklab-lineup-head {margin: 0; padding: 0 5px; color: #555}</style>"
 )
 
 
@@ -327,7 +331,8 @@ def _summary_html(summary: pd.DataFrame) -> str:
         + "</tr>"
         for name, row in zip(summary.index, summary.itertuples(index=False, name=None), strict=True)
     )
-    return f"<table style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"
+    # line-height: the widget's HTML box has a 28 px one made for a single line of text
+    return f"<table style='border-collapse:collapse;font-size:12px;line-height:1.4'><tr>{head}</tr>{body}</table>"
 
 
 CHART_PX = (512, 240)  # each chart image: 6.4 x 3.0 inches at 80 dpi
