@@ -138,10 +138,11 @@ tour.md("""
 ## A DataFrame, one row per delivery
 
 Socket Mode and HTTP deliveries share the same columns, so everything below works on either.
-Retries are rows of their own; `cap.events()` keeps one row per event.
+Retries are rows of their own (`retry_attempt` 1, 2, 3); `cap.events()` keeps one row per event.
+`ack_ms` is how long the listener took to acknowledge, in milliseconds. A few of the columns:
 """)
 tour.code("""
-cap.df[["received_at", "event_type", "channel", "user", "text", "retry_attempt", "ack_ms"]].head()
+cap.df[["received_at", "event_type", "channel", "user", "text", "ack_ms"]].head()
 """)
 tour.code("""
 cap.counts()
