@@ -39,6 +39,7 @@ LAYERS: dict[str, str] = {
     "schema": "data",
     "table": "data",
     "capture": "data",
+    "respond": "data",
     "store": "data",
     "ingest": "data",
     "archive": "data",
