@@ -75,6 +75,7 @@ LAYERS: dict[str, str] = {
     "sim.playback": "core",
     "sim.ledger": "core",
     "sim.records": "core",
+    "sim.answers": "core",
     "sim.http_rules": "data",
     "sim.http_post": "io",
     "sim.knobs": "io",
