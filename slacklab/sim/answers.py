@@ -71,8 +71,10 @@ def response_problem(*, known: bool, accepts: bool, late: bool, duplicate: bool,
 
 
 def answer_type(kind: str, request: Mapping[str, Any]) -> str:
-    """``/deploy`` for a slash command, else the interactive payload's ``type``."""
-    found = request.get("command") if kind == "slash_commands" else request.get("type")
+    """``/deploy`` for a slash command, the interactive payload's ``type``, else the envelope's kind."""
+    found = (
+        request.get("command") if kind == "slash_commands" else request.get("type") if kind == "interactive" else kind
+    )
     return str(found or kind)
 
 

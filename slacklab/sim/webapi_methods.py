@@ -179,7 +179,12 @@ class SlackState:
         if item.kind != "events_api" or not isinstance(event, Mapping) or event.get("type") != "message":
             return
         sub = event.get("subtype")
-        if sub in (None, "bot_message", "thread_broadcast", "file_share", "channel_join") and event.get("channel"):
+        known = event.get("channel") and self._find(str(event["channel"]), event.get("ts"))  # the app's own post
+        if (
+            sub in (None, "bot_message", "thread_broadcast", "file_share", "channel_join")
+            and event.get("channel")
+            and not known
+        ):
             message = {k: v for k, v in event.items() if k not in ("channel", "event_ts", "channel_type")}
             self.messages.setdefault(str(event["channel"]), []).append(message)
 
