@@ -239,6 +239,7 @@ JUDGED = [
     ("slash_commands", SLASH, {"text": "hi", "response_type": "everyone"}, None, "response_type must be"),
     ("interactive", SUGGEST, OPTIONS, "options", None),
     ("interactive", SUGGEST, {"option_groups": [{"label": {}, "options": OPTIONS["options"]}]}, "options", None),
+    ("interactive", SUGGEST, {"option_groups": [{"label": {}, "options": 5}]}, None, "needs a list of options"),
     ("interactive", SUGGEST, {"options": OPTIONS["options"] * 101}, None, "at most 100"),
     ("interactive", SUGGEST, {"options": [{"value": "x"}]}, None, "needs text and value"),
     ("interactive", SUGGEST, {"text": "hi"}, None, "need options"),
@@ -257,6 +258,33 @@ def test_judge(kind: str, request_: dict[str, Any], response: dict[str, Any], ef
     verdict = judge(kind, request_, response)
     assert verdict.effect == effect
     assert (verdict.error is None) if error is None else (verdict.error is not None and error in verdict.error)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+ANSWER_KEYS = st.sampled_from(
+    ["text", "blocks", "response_type", "options", "option_groups", "response_action", "errors", "view"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["slash_commands", "interactive", "events_api"]),
+    request_=st.sampled_from([SLASH, SUGGEST, SUBMIT, _payload("block_actions"), {}]),
+    response=st.dictionaries(ANSWER_KEYS, JSON, max_size=5),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+)
+def test_any_answer_gets_exactly_one_verdict(
+    kind: str, request_: dict[str, Any], response: dict[str, Any], flags: tuple[bool, bool, bool, bool]
+) -> None:
+    verdict = judge(kind, request_, response)  # never raises, whatever the app sent
+    assert (verdict.effect is None) != (verdict.error is None)
+    known, accepts, late, duplicate = flags
+    problem = response_problem(known=known, accepts=accepts, late=late, duplicate=duplicate, response=response)
+    assert (problem is None) == (known and accepts and not late and not duplicate)
 
 
 def test_ledger_checks_and_records_answers() -> None:

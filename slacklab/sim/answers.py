@@ -94,11 +94,10 @@ def judge(kind: str, request: Mapping[str, Any], response: Mapping[str, Any]) ->
             return Verdict(
                 type_, None, "block_suggestion answers need options (or option_groups): the menu stays empty"
             )
-        chosen = (
-            options
-            if isinstance(options, list)
-            else [o for g in groups or [] if isinstance(g, Mapping) for o in g.get("options") or []]
-        )
+        bad_groups = any(not isinstance(g, Mapping) or not isinstance(g.get("options"), list) for g in groups or [])
+        if not isinstance(options, list) and bad_groups:
+            return Verdict(type_, None, "every option group needs a list of options: the menu shows an error")
+        chosen = options if isinstance(options, list) else [o for g in groups or [] for o in g["options"]]
         if len(chosen) > MAX_OPTIONS:
             return Verdict(type_, None, f"{len(chosen)} options: Slack shows at most {MAX_OPTIONS}")
         if any(not isinstance(o, Mapping) or "text" not in o or "value" not in o for o in chosen):
