@@ -24,15 +24,16 @@ CELL_TIMEOUT = 90  # seconds, per cell
 NOTEBOOK_BUDGET = 60  # seconds, per notebook, as promised to workshop attendees
 
 # Appended to each executed copy: whatever the notebook started (listener, simulator, receiver,
-# HTTP sender) must be gone after its last cell. The explore panel's refresher is an idle reader
-# thread that keeps a stopped panel usable; it is not counted.
+# HTTP sender) must be gone after its last cell. A stopped panel's refresher (the explore panel's,
+# the comparison widget's) is an idle reader thread that keeps the panel usable; it is not counted.
 LEFTOVER_CHECK = """
 import threading, time
 deadline = time.monotonic() + 15
 left = []
 while time.monotonic() < deadline:
     left = sorted(t.name for t in threading.enumerate()
-                  if t.name.startswith("slacklab-") and not t.name.startswith("slacklab-explore-"))
+                  if t.name.startswith("slacklab-")
+                  and not t.name.startswith(("slacklab-explore-", "slacklab-compare-")))
     if not left:
         break
     time.sleep(0.1)
