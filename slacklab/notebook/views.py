@@ -34,7 +34,6 @@ COMPACT_COLUMNS = (
     "received_at",
     "source",
     "event_type",
-    "event_subtype",
     "channel",
     "user",
     "text",
@@ -43,7 +42,7 @@ COMPACT_COLUMNS = (
     "response_ms",
 )
 """The columns of ``panel.df`` (``panel.full_df`` has every one, ids included: the index links the two).
-No ids here: an ``event_id`` column pushed the table past a notebook's width for nothing a reader uses."""
+No ids or subtypes here: with ``event_id`` and ``event_subtype`` the table ran past a notebook's width."""
 
 
 def compact_frame(df: pd.DataFrame) -> pd.DataFrame:
