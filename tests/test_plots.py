@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import sys
 
 import matplotlib.dates as mdates
@@ -222,3 +223,125 @@ def test_one_delivery_is_a_bar_in_a_readable_window(df: pd.DataFrame) -> None:
     assert low < x0 < high and (x0 - low) > (high - low) / 3  # about centred
     many = plots.timeline_counts(df)
     assert many.attrs["interval"] < pd.Timedelta(seconds=1)  # a burst still gets fine bars
+
+
+# ------------------------------------------------------------ read at notebook width
+
+
+def tick_labels(axis) -> list[str]:  # type: ignore[no-untyped-def]
+    axis.figure.canvas.draw()
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+
+
+@pytest.mark.parametrize(
+    ("limits", "unit"),
+    [((0, 0.03), "ms"), ((0, 0.8), "ms"), ((0, 3.2), "s"), ((0, 400), "s"), ((0, 0.0031), "ms")],
+)
+def test_seconds_axis_uses_one_unit_and_round_ticks(limits: tuple[float, float], unit: str) -> None:
+    from slacklab.comparison.report import seconds_axis
+
+    ax = Figure().add_subplot()
+    ax.set_xlim(*limits)
+    seconds_axis(ax.xaxis)
+    labels = tick_labels(ax.xaxis)
+    assert labels and all(label.endswith(f" {unit}") for label in labels), labels
+    numbers = [label.split()[0] for label in labels]
+    assert not any("e" in n for n in numbers), labels
+    step = float(numbers[1]) - float(numbers[0])
+    mantissa = round(step / 10 ** np.floor(np.log10(step)), 6)
+    assert mantissa in (1.0, 2.0, 5.0), labels  # round steps: no 2.5 (17.5 ms, 20.0 ms ran together)
+    decimals = {len(n.split(".")[1]) if "." in n else 0 for n in numbers}
+    assert len(decimals) == 1, labels  # every tick written alike: "0.0 s, 0.5 s", never "0.0 ms, 500 ms, 1.00 s"
+
+
+def test_seconds_axis_on_a_log_scale_labels_decades_in_their_own_unit() -> None:
+    from slacklab.comparison.report import seconds_axis
+
+    ax = Figure().add_subplot()
+    ax.plot([0.001, 30], [0, 1])
+    ax.set_xscale("log")
+    seconds_axis(ax.xaxis)
+    labels = tick_labels(ax.xaxis)
+    assert {"1 ms", "10 ms", "100 ms", "1 s", "10 s"} <= set(labels), labels
+    assert not [t.get_text() for t in ax.xaxis.get_minorticklabels() if t.get_text()]
+
+
+def small_comparison():  # type: ignore[no-untyped-def]
+    """Six events over both transports, latencies of a few milliseconds (socket faster)."""
+    from slacklab.comparison.lineup import compare
+
+    t0 = 1_767_268_800.0
+
+    def side(source: str, delay: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                make_row(
+                    source=source,
+                    kind="events_api",
+                    received_at=t0 + i + delay * (i + 1),
+                    signature=None if source == "socket" else "valid",
+                    payload=event_payload(
+                        f"Ev{i}",
+                        event_type="message" if i % 2 else "reaction_added",
+                        ts=f"{t0 + i:.6f}",
+                        event_time=int(t0 + i),
+                    ),
+                )
+                for i in range(6)
+            ]
+        )
+
+    return compare(side("socket", 0.001), side("http", 0.002))
+
+
+def test_latency_per_type_axis_spans_the_latencies_not_its_legend() -> None:
+    """The legend's handles were empty bars at x=0, width 0.8: the axis ran from -0.4 s to 0.4 s and
+    boxes of a few milliseconds were slivers in the middle."""
+    from slacklab.comparison.report import plot_latency_by_type
+
+    cmp = small_comparison()
+    ax = plot_latency_by_type(cmp)
+    low, high = ax.get_xlim()
+    assert low > -0.002 and high < 0.02, (low, high)  # latencies are 1-12 ms
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"socket", "http"}
+    assert all(label.endswith(" ms") for label in tick_labels(ax.xaxis))
+
+
+def test_overview_leaves_out_an_empty_retry_panel_and_notebook_shows_the_short_form() -> None:
+    from slacklab.comparison.report import notebook_html, overview
+
+    cmp = small_comparison()
+    assert len(overview(cmp).axes) == 2  # no retries: no empty frame saying so
+    page = cmp._repr_html_()
+    assert page == f"<div class='slacklab-comparison'>{notebook_html(cmp)}</div>"
+    assert "<h4>Summary</h4>" in page and "<h4>Payload fields</h4>" not in page  # the rest: cmp.readable(...)
+    assert 'cmp.readable("latency")' in html.unescape(page) and "data:image/png;base64," in page
+
+
+def test_no_event_type_is_drawn_in_grey() -> None:
+    from matplotlib.colors import to_rgb
+
+    colours = plots.assign_colors([f"type{i}" for i in range(16)])
+    greys = [c for c in colours.values() if max(to_rgb(c)) - min(to_rgb(c)) < 0.1]
+    assert greys == []
+    assert plots.assign_colors([plots.OTHER_LABEL])[plots.OTHER_LABEL] == "#9e9e9e"
+
+
+def test_latency_histogram_spread_over_decades_uses_log_bins_and_the_transport_colour() -> None:
+    from matplotlib.colors import to_hex
+
+    from slacklab.comparison.report import SIDE_COLOURS
+
+    ms = [0.05, 0.06, 0.08, 0.1, 0.1, 0.12, 0.2, 3.0, 14.0]
+    df = pd.DataFrame({"source": "socket", "ack_ms": ms, "response_ms": np.nan})
+    ax = plots.plot_latency(df, bins=10)
+    assert ax.get_xscale() == "log" and sum(p.get_height() for p in ax.patches) == len(ms)
+    assert {to_hex(p.get_facecolor()) for p in ax.patches} == {SIDE_COLOURS["socket"]}
+    (label,) = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "median 0.100 ms" in label and "e-" not in label
+
+
+def test_panel_table_keeps_small_numbers() -> None:
+    from slacklab.notebook.views import cell
+
+    assert [cell(v) for v in (0.04, 0.004, 2.71, 250.0, 1234.5)] == ["0.04", "0.004", "2.7", "250", "1,234"]
