@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from slacklab.comparison.tables import REJECTED, Side
+from slacklab.comparison.tables import REJECTED, Side, occurrence
 
 __all__ = ["dedup", "fields", "offline", "payload_diff", "signatures", "summary", "timeline"]
 
@@ -35,17 +35,21 @@ def timeline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
         d = s.deliveries
         if d.empty:
             continue
-        lookup = s.events.drop_duplicates("event_key").set_index("event_key")["happened_at"]
-        happened = lookup.reindex(d["event_key"]).reset_index(drop=True)
-        d = d.reset_index(drop=True)
+        # by event numbers and positions, not by grouping on key strings
+        keyless = d["event_key"].isna().to_numpy(dtype=bool)
+        event = s.groups.event.copy()
+        if keyless.any():  # rows without a key take the first keyless event's time
+            event[keyless] = event[keyless].min()
+        happened = s.events["happened_at"].take(event).reset_index(drop=True)
+        codes = pd.factorize(d["event_key"].array, use_na_sentinel=False)[0]  # no key: one group, like dropna=False
+        nth = pd.Series(occurrence(codes) + 1, dtype="int64")
         attempt = d["retry_attempt"].fillna(0).astype("int64")
-        nth = d.groupby("event_key", dropna=False).cumcount().astype("int64") + 1
-        reason = d["retry_reason"].astype("object").fillna("")
-        why = np.where(
-            attempt > 0,
-            "retry " + attempt.astype(str) + np.where(reason != "", ": " + reason, ""),
-            np.where(nth > 1, "copy (no retry marker)", "first delivery"),
-        )
+        why = np.where(nth > 1, "copy (no retry marker)", "first delivery").astype(object)
+        retried = (attempt > 0).to_numpy()
+        if retried.any():
+            reason = d["retry_reason"][retried].astype("object").fillna("")
+            tries = "retry " + attempt[retried].astype(str) + np.where(reason != "", ": " + reason, "")
+            why[retried] = tries.to_numpy(dtype=object)
         parts.append(
             pd.DataFrame(
                 {
@@ -67,7 +71,11 @@ def timeline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=[*columns, "connection", "http_status", "signature"])
     out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["received_at", "side"], kind="stable").reset_index(drop=True)
+    # sort_values(["received_at", "side"], kind="stable") as one position take
+    ns = out["received_at"].array.asi8
+    side_rank = pd.factorize(out["side"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((side_rank, ns, ns == np.iinfo("int64").min))
+    return out.take(order).reset_index(drop=True)
 
 
 def dedup(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:

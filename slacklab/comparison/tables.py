@@ -148,6 +148,7 @@ class Side:
     rejected: int
     connections: pd.DataFrame | None
     payload_rows: np.ndarray  # per event: the row of ``everything`` whose payload is the event's
+    groups: EventGroups  # which event each delivery belongs to (event numbers = rows of ``events``)
 
 
 def side(df: pd.DataFrame, include_rejected: bool, connections: pd.DataFrame | None = None) -> Side:
@@ -186,6 +187,7 @@ def side(df: pd.DataFrame, include_rejected: bool, connections: pd.DataFrame | N
         int((comparable & rejected).sum()),
         connections,
         payload_rows,
+        groups,
     )
 
 
@@ -198,7 +200,7 @@ def side(df: pd.DataFrame, include_rejected: bool, connections: pd.DataFrame | N
 # keeps each side's positions and fetches payload text when asked (fields, diff).
 
 
-def _nth(codes: np.ndarray) -> np.ndarray:
+def occurrence(codes: np.ndarray) -> np.ndarray:
     """For each entry, how many earlier entries carry the same code (0 for the first)."""
     order = np.argsort(codes, kind="stable")
     ranked = codes[order]
@@ -215,7 +217,7 @@ def _pair(key_a: pd.Series, key_b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes = pd.factorize(both.array, use_na_sentinel=True)[0].astype("int64")
     code_a, code_b = codes[: len(key_a)], codes[len(key_a) :]
     span = len(codes) + 1
-    ca, cb = code_a * span + _nth(code_a), code_b * span + _nth(code_b)  # (key, n) as one integer per side
+    ca, cb = code_a * span + occurrence(code_a), code_b * span + occurrence(code_b)  # (key, n) as one integer per side
     has_a, has_b = np.flatnonzero(code_a >= 0), np.flatnonzero(code_b >= 0)
     found = pd.Index(cb[has_b]).get_indexer(ca[has_a])
     hit = found >= 0
