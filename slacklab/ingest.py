@@ -40,7 +40,7 @@ __all__ = ["ConnectionClosed", "Connections", "RowLog", "convert", "looks_like_e
 
 # (seq, deliveries queued so far, what, received_at, connection, ack_ms, acks)
 Item = tuple[int, int, Any, float, "str | None", "float | None", Any]
-Acks = dict[tuple[str, str], float]
+Acks = dict[tuple[str, str], "float | tuple[float, str]"]
 # A frame counts as a delivery (in len()) until its row is built when it names an
 # envelope: hello and disconnect frames never do.
 _ENVELOPE_MARK: dict[type, Any] = {bytes: b'"envelope_id"', bytearray: b'"envelope_id"', str: '"envelope_id"'}
@@ -159,8 +159,13 @@ def convert(
     if not isinstance(frame, Envelope):
         effects.append((frame, t, conn or ""))
         return
-    if ack_ms is None and acks is not None:
-        ack_ms = acks.get((conn or "", frame.envelope_id))
+    response = None
+    if acks is not None:  # ack times by envelope id; (ms, masked response payload) for an answer in the ack
+        found = acks.get((conn or "", frame.envelope_id))
+        if isinstance(found, tuple):
+            found, response = found
+        if ack_ms is None:
+            ack_ms = found
     rows.append(
         make_row(
             source="socket",
@@ -174,6 +179,7 @@ def convert(
             ack_ms=ack_ms,
             accepts_response_payload=frame.accepts_response_payload,
             replayed=True if frame.replayed else None,
+            response_payload=response,
         )
     )
 
