@@ -80,3 +80,63 @@ def test_filters_search_text_then_payload() -> None:
         }
     )
     assert Filters(text="deploy").mask(df).tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "narrows"),
+    [
+        (Filters(text="dep"), Filters(text="DEPLOY"), True),
+        (Filters(text="dep", hide_retries=True), Filters(text="deploy", hide_retries=True), True),
+        (Filters(text="dep"), Filters(text="deploy", hide_retries=True), False),  # another filter changed too
+        (Filters(text="deploy"), Filters(text="dep"), False),  # shorter: more rows
+        (Filters(text="dep"), Filters(text="dep"), False),  # the same: the cached mask serves
+        (Filters(), Filters(text="dep"), False),
+        (Filters(text="σ"), Filters(text="ΣΊΣ"), True),  # by the search's own case rule
+    ],
+)
+def test_narrows_when_only_the_text_grew(old: Filters, new: Filters, narrows: bool) -> None:
+    assert old.narrows(new) is narrows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abAB .", max_size=12), min_size=1, max_size=30),
+    st.text(alphabet="abAB .", min_size=1, max_size=3),
+    st.text(alphabet="abAB .", max_size=3),
+    st.booleans(),
+)
+def test_searching_the_rows_of_a_shorter_text_gives_the_longer_texts_rows(
+    texts: list[str], short: str, more: str, hide: bool
+) -> None:
+    df = pd.DataFrame(
+        {
+            "text": pd.Series(texts, dtype="str"),
+            "payload": pd.Series([t[::-1] for t in texts], dtype="str"),
+            "retry_attempt": pd.Series([i % 2 for i in range(len(texts))], dtype="Int64"),
+        }
+    )
+    old, new = Filters(text=short, hide_retries=hide), Filters(text=short + more, hide_retries=hide)
+    if old.narrows(new):
+        assert new.search(df, old.mask(df)).tolist() == new.mask(df).tolist()
+
+
+def test_the_panel_narrows_as_someone_types() -> None:
+    pytest.importorskip("ipywidgets")
+    from slacklab.notebook.panel import explore
+
+    df = pd.DataFrame(
+        {
+            "event_type": pd.Series(["message"] * 6, dtype="str"),
+            "event_key": pd.Series([f"Ev{i}" for i in range(6)], dtype="str"),
+            "retry_attempt": pd.Series([0] * 6, dtype="Int64"),
+            "text": pd.Series(["deploy a", "Deployed", "dep", "lunch", None, "DEPLOYMENT"], dtype="str"),
+            "received_at": pd.to_datetime(np.arange(6), unit="s", utc=True),
+        }
+    )
+    panel = explore(df)
+    try:
+        for typed in ("d", "de", "dep", "deplo", "deploy", "deployE", "dep"):
+            panel.set_filters(text=typed)
+            assert panel.full_df.index.tolist() == Filters(text=typed).apply(df).index.tolist(), typed
+    finally:
+        panel.close()

@@ -206,14 +206,30 @@ class Filters:
             if self.end is not None:
                 keep &= (received <= self.end).fillna(False).to_numpy(dtype=bool)
         if self.text:
-            found = np.zeros(len(df), dtype=bool)
-            for name in SEARCH_COLUMNS:
-                if name in df.columns:
-                    todo = keep & ~found  # only rows still candidates: the search is the slow part
-                    if todo.any():
-                        found |= contains(df[name], self.text, todo)
-            keep &= found
+            keep = self.search(df, keep)
         return keep
+
+    def search(self, df: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """The rows (of ``rows``, a boolean mask; default all) whose text or payload contains :attr:`text`."""
+        keep = np.ones(len(df), dtype=bool) if rows is None else rows
+        if not self.text:
+            return keep.copy()
+        found = np.zeros(len(df), dtype=bool)
+        for name in SEARCH_COLUMNS:
+            if name in df.columns:
+                todo = keep & ~found  # only rows still candidates: the search is the slow part
+                if todo.any():
+                    found |= contains(df[name], self.text, todo)
+        return found
+
+    def narrows(self, other: Filters) -> bool:
+        """True when ``other`` differs only by a longer text containing this one (someone typing on).
+
+        Then ``other`` keeps a subset of these rows, so ``other.search(df, self.mask(df))`` is its mask.
+        """
+        if not self.text or other.text == self.text or other.replace(text=self.text) != self:
+            return False
+        return bool(contains(pd.Series([other.text], dtype="object"), self.text)[0])
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``df`` that pass. With no active filter, ``df`` itself (not a copy)."""
