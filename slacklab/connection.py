@@ -5,7 +5,7 @@ feeds what happens to its :class:`~slacklab.supervisor.Supervisor`. The read
 loop is the ack path, and does for each frame only what the ack needs:
 
 1. :func:`~slacklab.protocol.peek_envelope` reads ``type`` and ``envelope_id``
-   (the payload is not decoded);
+   from the frame's bytes (the frame is not decoded to text, the payload not parsed);
 2. the exact frame is appended to the journal (written to the OS) — if that
    fails, nothing more is acked and the listener stops;
 3. the ack is sent;
@@ -216,9 +216,9 @@ class ConnectionReader:
         why = ""
         try:
             while True:
-                raw = await recv()
-                if not isinstance(raw, str):  # a binary frame: Slack sends none; keep it as text
-                    raw = raw.decode("utf-8", "replace")
+                # bytes, not str: the journal writes bytes and the row builder parses bytes, so
+                # decoding here (and encoding again for the journal) would be wasted on the ack path
+                raw = await recv(decode=False)
                 received = wall()
                 t0 = self.last_frame = clock()
                 envelope_id, control = peek_envelope(raw)

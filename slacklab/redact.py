@@ -109,7 +109,7 @@ def mask_text(text: str) -> str:
     for secret in _extra_secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    if "x" in text:
+    if "xox" in text or "xapp-" in text or "xwfp-" in text:  # what _TOKEN_RE needs (faster than running it)
         text = _TOKEN_RE.sub(_token_mask, text)
     if "ticket=" in text:
         text = _TICKET_RE.sub(r"\1" + MASK, text)

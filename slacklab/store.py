@@ -137,7 +137,6 @@ def _column(column: str, values: list[Any]) -> pa.Array:
 
 
 _CAREFUL = ("payload", "text", *DATETIME_COLUMNS, *FLOAT_COLUMNS)
-_PLAIN = pa.schema([f for f in ARROW_SCHEMA if f.name not in _CAREFUL])
 
 
 def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
@@ -145,19 +144,20 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
 
     This is where payloads are masked and serialised to JSON text, message text is
     masked, and times are rounded to the microsecond. The plain columns (ids, counts,
-    flags) go through Arrow's own converter at once; a value of the wrong type there
-    sends the batch down the careful path, column by column.
+    flags) go through Arrow's own converter; a value of the wrong type there sends
+    that column down the careful path.
     """
-    try:
-        plain = pa.RecordBatch.from_pylist(rows, schema=_PLAIN)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        plain = None
-    arrays = [
-        plain.column(column)
-        if plain is not None and column not in _CAREFUL
-        else _column(column, [r.get(column) for r in rows])
-        for column in COLUMNS
-    ]
+    arrays = []
+    for field in ARROW_SCHEMA:
+        column = field.name
+        values = [r.get(column) for r in rows]
+        if column in _CAREFUL:
+            arrays.append(_column(column, values))
+            continue
+        try:  # a list per column into Arrow's converter: ~2x faster than from_pylist over the dicts
+            arrays.append(pa.array(values, field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays.append(_column(column, values))
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
