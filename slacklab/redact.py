@@ -206,9 +206,13 @@ def mask_json_text(value: Any) -> str:
         masked: list[str] = []
         changed: dict[str, str] = {}
         hooks = 0
+        cache = _secret_key_cache
         for k, v in value.items():
             if v.__class__ is str and v:
-                if _is_secret_key_cached(k):
+                secret = cache.get(k)
+                if secret is None:
+                    secret = _is_secret_key_cached(k)
+                if secret:
                     masked.append(k)
                     changed[k] = MASK
                 elif "hooks.slack" in v:

@@ -29,6 +29,7 @@ the same batches to Parquet.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,21 +103,21 @@ def payload_json(payload: Any) -> str | None:
     return mask_json_text(payload)
 
 
-def _text_array(values: list[Any]) -> pa.Array:
+def _text_array(values: Sequence[Any]) -> pa.Array:
     try:
         return pa.array(values, pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # an id that arrived as a number or object
         return pa.array([None if v is None else str(v) for v in values], pa.large_string())
 
 
-def _seconds(values: list[Any]) -> np.ndarray:
+def _seconds(values: Sequence[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype="float64")
     for i, v in enumerate(values):
         out[i] = v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
     return out
 
 
-def _column(column: str, values: list[Any]) -> pa.Array:
+def _column(column: str, values: Sequence[Any]) -> pa.Array:
     """One column of a batch, every value checked (the careful path)."""
     if column == "payload":
         return _text_array([payload_json(v) for v in values])
@@ -137,6 +138,7 @@ def _column(column: str, values: list[Any]) -> pa.Array:
 
 
 _CAREFUL = ("payload", "text", *DATETIME_COLUMNS, *FLOAT_COLUMNS)
+_ROW_VALUES = operator.itemgetter(*COLUMNS)
 
 
 def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
@@ -147,10 +149,13 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
     flags) go through Arrow's own converter; a value of the wrong type there sends
     that column down the careful path.
     """
+    try:  # rows from make_row hold every column: transpose them in C, not with a .get per cell
+        columns: list[Any] = list(zip(*map(_ROW_VALUES, rows), strict=True)) or [()] * len(COLUMNS)
+    except KeyError:  # a hand-made row without some columns
+        columns = [[r.get(column) for r in rows] for column in COLUMNS]
     arrays = []
-    for field in ARROW_SCHEMA:
+    for field, values in zip(ARROW_SCHEMA, columns, strict=True):
         column = field.name
-        values = [r.get(column) for r in rows]
         if column in _CAREFUL:
             arrays.append(_column(column, values))
             continue
