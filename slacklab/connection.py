@@ -21,9 +21,11 @@ journal and the live capture agree row for row.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +33,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import Opcode
 
 from slacklab.capture import Capture
 from slacklab.errors import SlackAPIError, TokenError
@@ -167,6 +170,28 @@ async def open_websocket(
         return f"{exc.__class__.__name__}: {mask_text(str(exc))[:120]}"
 
 
+_BURST = 64
+"""Most frames journaled in one write."""
+
+
+def _waiting_frames(ws: ClientConnection) -> Any:
+    """The queue of frames websockets has received but ``recv()`` has not returned yet, if it shows one.
+
+    Not public API (``recv_messages.frames.queue``, a deque of frames): when a websockets
+    version lacks it, every frame is journaled on its own, as before.
+    """
+    queue = getattr(getattr(getattr(ws, "recv_messages", None), "frames", None), "queue", None)
+    return queue if isinstance(queue, collections.deque) else None
+
+
+def _whole_message_waiting(queue: collections.deque[Any]) -> bool:
+    """True if the next waiting frame is a whole text or binary message (``recv()`` returns it at once)."""
+    if not queue:
+        return False
+    frame = queue[0]
+    return bool(getattr(frame, "fin", False)) and getattr(frame, "opcode", None) in (Opcode.TEXT, Opcode.BINARY)
+
+
 class ConnectionReader:
     """Reads one WebSocket: journal, ack, hand to the capture; reports to the supervisor via ``report``.
 
@@ -211,35 +236,37 @@ class ConnectionReader:
     async def run(self) -> None:
         """The read loop (see the module docstring)."""
         ws, conn, capture, journal = self.ws, self.conn, self.capture, self.journal
-        recv, send, add_raw = ws.recv, ws.send, capture.add_raw
-        wall, clock = time.time, time.monotonic
+        recv, add_raw = ws.recv, capture.add_raw
+        ack_ms: float | None
+        waiting = _waiting_frames(ws)
         why = ""
         try:
             while True:
                 # bytes, not str: the journal writes bytes and the row builder parses bytes, so
                 # decoding here (and encoding again for the journal) would be wasted on the ack path
-                raw = await recv(decode=False)
-                received = wall()
-                t0 = self.last_frame = clock()
-                envelope_id, control = peek_envelope(raw)
-                if journal is not None and not journal.frame(received, conn, raw):
+                raws = [await recv(decode=False)]
+                # Frames that arrived together (a burst) are journaled in one write, then acked:
+                # journal-before-ack holds for each, at one system call for all of them.
+                while waiting is not None and len(raws) < _BURST and _whole_message_waiting(waiting):
+                    raws.append(await recv(decode=False))
+                received = time.time()
+                t0 = self.last_frame = time.monotonic()
+                if journal is not None and not journal.frames(received, conn, raws):
                     why = "the journal could not be written"
                     self._journal_failed(journal)
                     return
-                ack_ms: float | None = None
-                if envelope_id is not None:
-                    try:
-                        await send(ack_for(envelope_id))
-                    except BaseException:
-                        add_raw(raw, received_at=received, connection=conn)  # journaled, so recorded too
-                        raise
-                    ack_ms = round((clock() - t0) * 1000.0, 3)  # µs resolution, as journaled
-                    self.acks_sent += 1
-                    if journal is not None:
-                        journal.ack(received, conn, envelope_id, ack_ms)
-                add_raw(raw, received_at=received, connection=conn, ack_ms=ack_ms)
-                if control:
-                    self._control(raw)
+                done = 0
+                try:
+                    for raw in raws:
+                        envelope_id, control = peek_envelope(raw)
+                        ack_ms = None if envelope_id is None else await self._ack(envelope_id, received, t0)
+                        done += 1
+                        add_raw(raw, received_at=received, connection=conn, ack_ms=ack_ms)
+                        if control:
+                            self._control(raw)
+                finally:
+                    for raw in raws[done:]:  # journaled, so recorded too (the ack could not go out)
+                        add_raw(raw, received_at=received, connection=conn)
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
@@ -251,6 +278,15 @@ class ConnectionReader:
             ws.transport.abort()
         finally:
             self._closed(why)
+
+    async def _ack(self, envelope_id: str, received: float, t0: float) -> float:
+        """Ack a journaled envelope; returns the milliseconds since ``t0`` (its receipt)."""
+        await self.ws.send(ack_for(envelope_id))
+        ack_ms = round((time.monotonic() - t0) * 1000.0, 3)  # µs resolution, as journaled
+        self.acks_sent += 1
+        if self.journal is not None:
+            self.journal.ack(received, self.conn, envelope_id, ack_ms)
+        return ack_ms
 
     def _control(self, raw: str | bytes) -> None:
         frame = parse_frame(raw)

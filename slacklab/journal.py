@@ -198,6 +198,12 @@ class JournalWriter:
         """
         return self._write(_frame_parts(t, connection, raw, is_json))
 
+    def frames(self, t: float, connection: str, raws: list[bytes]) -> bool:
+        """Journal frames received together in one write (see :meth:`frame`); False if it failed."""
+        if len(raws) == 1:
+            return self._write(_frame_parts(t, connection, raws[0], None))
+        return self._write([part for raw in raws for part in _frame_parts(t, connection, raw, None)])
+
     def ack(self, t: float, connection: str, envelope_id: str, ms: float) -> None:
         """Journal that an ack was sent ``ms`` milliseconds after receipt (written with the next record)."""
         line = b"".join(
