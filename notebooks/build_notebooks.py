@@ -95,7 +95,7 @@ talks to real Slack, and only when you give it a token.
 | 01 | [Socket Mode up close](01-socket-mode-up-close.ipynb) | `hello`, envelopes, acks, a retry, a `disconnect` — raw frames, by hand |
 | 02 | [Live capture](02-live-capture.ipynb) | events streaming into a DataFrame and the `explore` panel |
 | 03 | [HTTP vs Socket Mode](03-http-vs-socket.ipynb) | one workspace over both modes on one clock: latency, failure stories, replay |
-| 04 | [Retries and reconnects](04-retries-and-reconnects.ipynb) | withheld acks, forced refreshes, a cut connection, de-duplication |
+| 04 | [Retries and reconnects](04-retries-and-reconnects.ipynb) | withheld acks, forced refreshes, a cut connection, de-duplication, answers in the ack |
 | 05 | [Export CSV](05-export-csv.ipynb) | safe CSV, the journal, reloading a capture |
 | 06 | [Real Slack](06-real-slack.ipynb) | the app manifest, the `xapp-` token, the events to subscribe |
 | ✎ | [Exercises](exercises/exercises.ipynb) | practice, with solutions in `exercises/solutions/` |
@@ -678,7 +678,9 @@ Two experiments on the simulator:
 
 1. **withhold acks** by hand and watch Slack deliver the same events again, then count them once;
 2. let the real listener run while the simulator **refreshes**, **cuts** and **silences** its
-   connection, and check that no event was lost.
+   connection, and check that no event was lost;
+3. **answer in the ack**: a slash command's reply and a menu's options, sent with the ack, and a
+   responder too slow for Slack's deadline.
 """)
 retries.code("""
 import time
@@ -803,6 +805,79 @@ print(f"listener:  {len(cap.df)} deliveries of {len(events)} distinct events, "
 """)
 retries.code("""
 plots.plot_timeline(cap, "2s");
+""")
+retries.md("""
+## 3. Answers in the ack
+
+A slash command, a `block_suggestion` (a menu that asks for its options) or a `view_submission`
+arrives in an envelope with `accepts_response_payload: true`. For those, the ack itself may carry the
+answer — `{"envelope_id": …, "payload": {…}}` — as long as it leaves within Slack's ~3 s. `cap.respond`
+registers a function that makes that payload; everything else keeps the usual instant, empty ack.
+
+A fresh capture (starting it stops the listener above: the simulator's token is the same):
+""")
+retries.code("""
+import pandas as pd
+from slacklab.testing import payload, send_and_wait_for_answer
+
+cap = slacklab.listen(scenario=[], speed=None)
+sim = cap.simulator
+
+def deploy(p):
+    return {"response_type": "in_channel", "text": f"deploying *{p['text']}* for <@{p['user_id']}>"}
+
+def search(p):
+    services = ["api", "billing", "web", "worker"]
+    return {"options": [{"text": {"type": "plain_text", "text": s}, "value": s}
+                        for s in services if s.startswith(p["value"])]}
+
+cap.respond("/deploy", deploy)
+cap.respond("block_suggestion", search, action_id="search")
+cap.responders
+""")
+retries.md("""
+The simulator plays a member typing `/deploy api staging`, then typing `w` into a menu, and returns
+what came back in each ack, with what Slack did with it (`effect`):
+""")
+retries.code("""
+send_and_wait_for_answer(sim, payload("slash_command", command="/deploy", text="api staging", seed=1))
+""")
+retries.code("""
+send_and_wait_for_answer(sim, payload("block_suggestion", value="w", seed=2))["response"]
+""")
+retries.md("""
+`in_channel` made the reply a message in the channel, posted by the app's bot — and Slack sends that
+message back as a `message` event with the bot's `bot_id`. The capture records each answer, secrets
+masked, in the `response_payload` column, and `ack_ms` includes the responder's time:
+""")
+retries.code("""
+cap.wait_for(3)
+cap.df[["kind", "event_type", "bot_id", "text", "ack_ms", "response_payload"]]
+""")
+retries.code("""
+pd.DataFrame(sim.truth.responses)[["type", "effect", "error", "response"]]  # Slack's side
+""")
+retries.md("""
+A responder that takes too long: the listener waits 2.5 s (`deadline=`), then sends an **empty** ack,
+so Slack does not redeliver, and says what happened in `cap.problems()`. The member saw no answer.
+Meanwhile every other envelope is read and acked as usual.
+""")
+retries.code("""
+def report(p):
+    time.sleep(3.1)
+    return {"text": "report ready"}
+
+cap.respond("/report", report)
+sim.add([payload("slash_command", command="/report", seed=3)])
+deadline = time.monotonic() + 10
+while cap.problems().empty and time.monotonic() < deadline:
+    time.sleep(0.1)
+cap.problems()[["at", "problem"]]
+""")
+retries.code("""
+print(cap.responders)
+[(d["event_type"], round(d["acked_at"] - d["sent_at"], 1), "late" if d["ack_late"] else "in time")
+ for d in sim.truth.deliveries if d["kind"] == "slash_commands"]
 """)
 retries.md("""
 ## Stop

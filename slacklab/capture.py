@@ -40,6 +40,7 @@ from slacklab.archive import read_parquet, run_sql, write_parquet
 from slacklab.ingest import ConnectionClosed, Connections, RowLog, looks_like_envelope
 from slacklab.protocol import Envelope, Frame, Malformed, Unknown
 from slacklab.redact import mask_json_text, mask_text
+from slacklab.respond import Responder, Responders
 from slacklab.table import counts_by_type, events_view
 
 __all__ = ["Capture"]
@@ -86,6 +87,8 @@ class Capture:
         """The simulator feeding this capture, when :func:`slacklab.listen` started one."""
         self.url: str | None = None
         """Where deliveries come from or go to (the HTTP receiver's endpoint URL), if any."""
+        self.responders = Responders()
+        """The responders that answer in the ack (:meth:`respond`); its repr lists them."""
 
     # ------------------------------------------------------------- writers (cheap: queue only)
 
@@ -124,9 +127,10 @@ class Capture:
         self._queue(raw, looks_like_envelope(raw), received_at, connection, ack_ms, None)
 
     def add_journaled(
-        self, raw: bytes | str, *, received_at: float, connection: str, acks: dict[tuple[str, str], float]
+        self, raw: bytes | str, *, received_at: float, connection: str, acks: dict[tuple[str, str], Any]
     ) -> None:
-        """Queue a frame read back from a journal; its ack time is looked up in ``acks`` by envelope id."""
+        """Queue a frame read back from a journal (or answered in its ack); its ack time, or
+        ``(ms, masked response payload)``, is looked up in ``acks`` by ``(connection, envelope id)``."""
         self._queue(raw, looks_like_envelope(raw), received_at, connection, None, acks)
 
     def record_frame(
@@ -224,6 +228,14 @@ class Capture:
         """Keep a user-facing note (warnings such as "another consumer is connected")."""
         with self._lock:
             self._notes.append(mask_text(message))
+
+    def respond(self, what: str, fn: Callable[[dict[str, Any]], Any] | None, **filters: Any) -> Responder | None:
+        """Answer ``what`` (``"/deploy"``, ``"block_suggestion"``…) in the ack with ``fn(payload)``; ``None`` removes it.
+
+        ``filters``: ``action_id=``, ``callback_id=``, ``when=``, ``deadline=`` (see
+        :meth:`slacklab.respond.Responders.set` and ``docs/responses.md``).
+        """
+        return self.responders.set(what, fn, **filters)
 
     def _attach_stopper(self, stopper: Callable[[], None]) -> None:
         self._stopper = stopper

@@ -12,6 +12,12 @@ loop is the ack path, and does for each frame only what the ack needs:
 4. the raw frame goes to :meth:`Capture.add_raw <slacklab.capture.Capture.add_raw>`,
    which builds the row later, off this path.
 
+An envelope that accepts a response payload and has a responder
+(:meth:`Capture.respond <slacklab.capture.Capture.respond>`) leaves this path after
+step 2: :meth:`ConnectionReader._answer` acks it once the responder answered (or
+its deadline passed), while the loop goes on reading. Nothing changes for other
+frames while no responder is registered.
+
 ``hello`` and ``disconnect`` frames (rare) are parsed fully and reported to
 the supervisor. A frame that was journaled is always handed to the capture,
 even when its ack could not be sent because the socket closed meanwhile, so the
@@ -40,6 +46,7 @@ from slacklab.errors import SlackAPIError, TokenError
 from slacklab.journal import JournalWriter
 from slacklab.protocol import Disconnect, Hello, ack_for, describe_close, parse_frame, peek_envelope
 from slacklab.redact import mask_text
+from slacklab.respond import LATE_REPORT_AFTER, ResponderCall
 from slacklab.supervisor import (
     ApiAnswered,
     ApiFailed,
@@ -219,6 +226,7 @@ class ConnectionReader:
         self.last_frame = time.monotonic()
         self.acks_sent = 0
         self.closing_why = ""
+        self._answers: set[asyncio.Task[None]] = set()  # envelopes waiting for a responder
 
     def __repr__(self) -> str:
         return f"<ConnectionReader {self.conn}: {self.acks_sent} acks sent, close code {self.ws.close_code}>"
@@ -237,6 +245,7 @@ class ConnectionReader:
         """The read loop (see the module docstring)."""
         ws, conn, capture, journal = self.ws, self.conn, self.capture, self.journal
         recv, add_raw = ws.recv, capture.add_raw
+        responders = capture.responders
         ack_ms: float | None
         waiting = _waiting_frames(ws)
         why = ""
@@ -259,6 +268,14 @@ class ConnectionReader:
                 try:
                     for raw in raws:
                         envelope_id, control = peek_envelope(raw)
+                        if envelope_id is not None and responders.active:  # answers in the ack: slacklab/respond.py
+                            call = responders.match(raw, envelope_id)
+                            if call is not None:  # acked and recorded by the task
+                                done += 1
+                                task = asyncio.ensure_future(self._answer(call, raw, received, t0))
+                                self._answers.add(task)
+                                task.add_done_callback(self._answers.discard)
+                                continue
                         ack_ms = None if envelope_id is None else await self._ack(envelope_id, received, t0)
                         done += 1
                         add_raw(raw, received_at=received, connection=conn, ack_ms=ack_ms)
@@ -287,6 +304,46 @@ class ConnectionReader:
         if self.journal is not None:
             self.journal.ack(received, self.conn, envelope_id, ack_ms)
         return ack_ms
+
+    async def _answer(self, call: ResponderCall, raw: str | bytes, received: float, t0: float) -> None:
+        """Ack ``raw`` with its responder's payload, or empty at the responder's deadline; then record it."""
+        conn, journal, capture = self.conn, self.journal, self.capture
+        future, begun = asyncio.wrap_future(call.start()), time.monotonic()
+        outcome, ack_ms, response = None, None, None
+        try:
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(future), call.deadline)
+            except TimeoutError:
+                pass
+            response = outcome.recorded if outcome is not None else None
+            await self.ws.send(outcome.ack if outcome is not None else ack_for(call.envelope_id))
+            ack_ms = round((time.monotonic() - t0) * 1000.0, 3)
+            self.acks_sent += 1
+            if journal is not None:
+                journal.ack(received, conn, call.envelope_id, ack_ms, response)
+        except ConnectionClosed:
+            capture.record_problem(
+                time.time(),
+                conn,
+                f"the connection closed before the answer to {call.responder.label} was sent; Slack redelivers it",
+            )
+            return
+        finally:
+            answer = (ack_ms, response) if response is not None and ack_ms is not None else ack_ms
+            capture.add_journaled(raw, received_at=received, connection=conn, acks={(conn, call.envelope_id): answer})
+        if outcome is not None:
+            problem = call.settled(outcome)
+        else:  # late: report how long it took once it is done
+            try:
+                outcome = await asyncio.wait_for(future, LATE_REPORT_AFTER)
+            except TimeoutError:
+                pass
+            except asyncio.CancelledError:  # the listener stops
+                capture.record_problem(time.time(), conn, call.late_problem(None, time.monotonic() - begun))
+                raise
+            problem = call.late_problem(outcome, time.monotonic() - begun)
+        if problem:
+            capture.record_problem(time.time(), conn, problem)
 
     def _control(self, raw: str | bytes) -> None:
         frame = parse_frame(raw)

@@ -9,6 +9,7 @@ The hierarchy::
     ├── StartError            listen() or a listener could not start (nothing it started is left running)
     │   └── JournalError      the journal file could not be opened for appending (``.path``)
     ├── LogFormatError        a journal or HTTP request log could not be read (``.path``, ``.location``)
+    ├── ResponderError        a responder (``cap.respond``) cannot be registered as asked
     └── ExportError           a CSV/HTML export could not be written (``.path``)
 
 Messages never contain a token or a signing secret: they name the *kind* of
@@ -24,6 +25,7 @@ __all__ = [
     "JournalError",
     "ListenerStopped",
     "LogFormatError",
+    "ResponderError",
     "SlackAPIError",
     "SlacklabError",
     "StartError",
@@ -95,6 +97,10 @@ class LogFormatError(SlacklabError, ValueError):
         self.path = Path(path)
         self.location = location
         self.problem = problem
+
+
+class ResponderError(SlacklabError, ValueError):
+    """A responder cannot be registered (:meth:`Capture.respond <slacklab.capture.Capture.respond>`): the message says why."""
 
 
 class ExportError(SlacklabError, OSError):

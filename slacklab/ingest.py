@@ -42,7 +42,7 @@ __all__ = ["ConnectionClosed", "Connections", "RowLog", "convert", "looks_like_e
 
 # (seq, deliveries queued so far, what, received_at, connection, ack_ms, acks)
 Item = tuple[int, int, Any, float, "str | None", "float | None", Any]
-Acks = dict[tuple[str, str], float]
+Acks = dict[tuple[str, str], "float | tuple[float, str]"]
 # A frame counts as a delivery (in len()) until its row is built when it names an
 # envelope: hello and disconnect frames never do.
 _ENVELOPE_MARK: dict[type, Any] = {bytes: b'"envelope_id"', bytearray: b'"envelope_id"', str: '"envelope_id"'}
@@ -179,48 +179,46 @@ def convert(
     if isinstance(what, ConnectionClosed):
         effects.append((what, t, conn or ""))
         return
+    wire = None
     if what.__class__ is bytes or what.__class__ is str:
         try:
             wire = _wire_decoder.decode(what)
         except (ValueError, RecursionError):  # msgspec.DecodeError/ValidationError are ValueErrors
             wire = None
-        if wire is not None and wire.envelope_id:
-            retry = wire.retry_attempt
-            rows.append(
-                make_row(
-                    source="socket",
-                    kind=wire.type or "unknown",
-                    payload=wire.payload,
-                    received_at=t,
-                    connection=conn,
-                    envelope_id=wire.envelope_id,
-                    retry_attempt=retry if 0 <= retry < _INT_LIMIT else 0,
-                    retry_reason=wire.retry_reason or None,
-                    ack_ms=acks.get((conn or "", wire.envelope_id)) if ack_ms is None and acks is not None else ack_ms,
-                    accepts_response_payload=wire.accepts_response_payload,
-                    replayed=True if wire.slacklab_replay else None,
-                )
-            )
+    if wire is not None and wire.envelope_id:
+        retry = wire.retry_attempt
+        envelope_id, kind, payload = wire.envelope_id, wire.type or "unknown", wire.payload
+        retry, reason = (retry if 0 <= retry < _INT_LIMIT else 0), wire.retry_reason
+        accepts, replayed = wire.accepts_response_payload, wire.slacklab_replay
+    else:
+        frame = what if isinstance(what, Frame) else parse_frame(what)
+        if not isinstance(frame, Envelope):
+            effects.append((frame, t, conn or ""))
             return
-    frame = what if isinstance(what, Frame) else parse_frame(what)
-    if not isinstance(frame, Envelope):
-        effects.append((frame, t, conn or ""))
-        return
-    if ack_ms is None and acks is not None:
-        ack_ms = acks.get((conn or "", frame.envelope_id))
+        envelope_id, kind, payload = frame.envelope_id, frame.type, frame.payload
+        retry, reason = frame.retry_attempt, frame.retry_reason
+        accepts, replayed = frame.accepts_response_payload, frame.replayed
+    response = None
+    if acks is not None:  # ack times by envelope id; (ms, masked response payload) for an answer in the ack
+        found = acks.get((conn or "", envelope_id))
+        if isinstance(found, tuple):
+            found, response = found
+        if ack_ms is None:
+            ack_ms = found
     rows.append(
         make_row(
             source="socket",
-            kind=frame.type,
-            payload=frame.payload,
+            kind=kind,
+            payload=payload,
             received_at=t,
             connection=conn,
-            envelope_id=frame.envelope_id,
-            retry_attempt=frame.retry_attempt,
-            retry_reason=frame.retry_reason,
+            envelope_id=envelope_id,
+            retry_attempt=retry,
+            retry_reason=reason,
             ack_ms=ack_ms,
-            accepts_response_payload=frame.accepts_response_payload,
-            replayed=True if frame.replayed else None,
+            accepts_response_payload=accepts,
+            replayed=True if replayed else None,
+            response_payload=response,
         )
     )
 

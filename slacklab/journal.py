@@ -13,6 +13,7 @@ Each line is one JSON object (format 2):
                                                      (kept as a string), or ``"b":"<base64>"``
                                                      when it is not UTF-8
 ``{"k":"a","t":T,"c":C,"e":ENV,"ms":M}``             envelope ENV acked M ms after receipt
+``{"k":"a",…,"ms":M,"p":"<json>"}``                  …with a response payload in the ack (masked)
 ``{"k":"open","t":T,"c":C}``                         connection C opened
 ``{"k":"close","t":T,"c":C,"why":S}``                connection C closed
 ``{"k":"note","t":T,"text":S}``                      a note or state change
@@ -204,12 +205,16 @@ class JournalWriter:
             return self._write(_frame_parts(t, connection, raws[0], None))
         return self._write([part for raw in raws for part in _frame_parts(t, connection, raw, None)])
 
-    def ack(self, t: float, connection: str, envelope_id: str, ms: float) -> None:
-        """Journal that an ack was sent ``ms`` milliseconds after receipt (written with the next record)."""
+    def ack(self, t: float, connection: str, envelope_id: str, ms: float, response: str | None = None) -> None:
+        """Journal that an ack was sent ``ms`` milliseconds after receipt (written with the next record).
+
+        ``response``: the (masked) JSON text of a response payload the ack carried.
+        """
+        extra = b',"p":' + _json_bytes(response) if response is not None else b""
         line = b"".join(
             (
                 b'{"k":"a","t":', repr(float(t)).encode(), b',"c":', _json_name(connection),
-                b',"e":', _json_name(envelope_id), b',"ms":', repr(round(float(ms), 3)).encode(), b"}\n",
+                b',"e":', _json_name(envelope_id), b',"ms":', repr(round(float(ms), 3)).encode(), extra, b"}\n",
             )
         )  # fmt: skip
         with self._lock:
@@ -309,7 +314,7 @@ def _frame_value(rec: dict[str, Any]) -> bytes | str:
 
 def _records(path: Path) -> Iterator[tuple[str, float, str, Any]]:
     """``(kind, t, connection, data)`` for every usable line: kind ``frame`` (data: the frame's
-    bytes or text), ``ack`` (data: ``(envelope_id, ms)``), ``open``, ``close`` (data: why), ``note``."""
+    bytes or text), ``ack`` (data: ``(envelope_id, ms, response)``), ``open``, ``close`` (data: why), ``note``."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -338,7 +343,8 @@ def _records(path: Path) -> Iterator[tuple[str, float, str, Any]]:
                 if kind in ("f", "frame"):  # format 1, or a format-2 line the slicer could not take
                     kind, data = "frame", _frame_value(rec)
                 elif kind in ("a", "ack"):
-                    kind, data = "ack", (str(rec.get("e", rec.get("env"))), _ms(rec.get("ms")))
+                    response = rec.get("p") if isinstance(rec.get("p"), str) else None
+                    kind, data = "ack", (str(rec.get("e", rec.get("env"))), _ms(rec.get("ms")), response)
                 else:
                     data = str(rec.get("why" if kind == "close" else "text", ""))
                 seen_valid = True
@@ -371,7 +377,7 @@ def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
         if kind == "frame":
             yield {"k": kind, "t": t, "c": conn, "raw": data}
         elif kind == "ack":
-            yield {"k": kind, "t": t, "c": conn, "env": data[0], "ms": data[1]}
+            yield {"k": kind, "t": t, "c": conn, "env": data[0], "ms": data[1], "response": data[2]}
         elif kind == "note":
             yield {"k": kind, "t": t, "text": data}
         else:
@@ -409,7 +415,7 @@ def load_journal(path: str | Path) -> Capture:
 
 def _replay(path: Path, capture: Capture) -> None:
     """Feed every record of the journal at ``path`` to ``capture``, as the live listener did."""
-    acks: dict[tuple[str, str], float] = {}
+    acks: dict[tuple[str, str], float | tuple[float, str]] = {}
     # A journal appended to by several runs repeats connection ids (each run starts at
     # c1): an "open" for an id seen before starts a new connection, named c1#2, c1#3…
     alias: dict[str, str] = {}
@@ -422,7 +428,7 @@ def _replay(path: Path, capture: Capture) -> None:
                 add(data, received_at=t, connection=conn, acks=acks)
             elif kind == "ack":
                 if data[1] is not None:
-                    acks[(conn, data[0])] = data[1]
+                    acks[(conn, data[0])] = data[1] if data[2] is None else (data[1], data[2])
             elif kind == "open":
                 opened[raw_conn] = opened.get(raw_conn, 0) + 1
                 if opened[raw_conn] > 1:

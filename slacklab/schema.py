@@ -43,6 +43,7 @@ http_status        HTTP: the response status recorded
 response_ms        HTTP: the response time recorded
 replayed           the delivery was replayed by ``slacklab replay``, not sent by Slack
 payload            the whole payload as JSON, secrets masked
+response_payload   Socket Mode: the response payload sent in the ack (``cap.respond``), as JSON, masked
 =================  ==========================================================
 """
 
@@ -99,6 +100,7 @@ COLUMNS: tuple[str, ...] = (
     "response_ms",
     "replayed",
     "payload",
+    "response_payload",
 )
 DATETIME_COLUMNS = ("received_at", "event_time")
 INT_COLUMNS = ("retry_attempt", "http_status")
@@ -150,6 +152,7 @@ def make_row(
     response_ms: float | None = None,
     accepts_response_payload: bool | None = None,
     replayed: bool | None = None,
+    response_payload: str | None = None,
 ) -> dict[str, Any]:
     """Build one delivery row. ``received_at`` is epoch seconds (UTC).
 
@@ -175,6 +178,7 @@ def make_row(
         accepts_response_payload=accepts_response_payload,
         replayed=replayed,
         payload=payload,
+        response_payload=response_payload,
     )
     row["event_key"] = event_key(
         event_id=row["event_id"],

@@ -19,7 +19,8 @@ With slacklab installed, pytest finds the ``slack_simulator`` fixture by itself
         finally:
             handler.close()
 
-Helpers: :func:`send_and_wait_for_reply`, :func:`assert_acked_within`,
+Helpers: :func:`send_and_wait_for_reply`, :func:`send_and_wait_for_answer` (a response
+payload in the ack: Bolt's ``ack(text=...)``, or ``cap.respond``), :func:`assert_acked_within`,
 :func:`payload` (Slack's shape of every event family, from the simulator's
 builders), :func:`scenario_from_capture` (replay a journal, HAR or capture),
 :func:`running_simulator` (the fixture as a context manager). See ``docs/testing.md``.
@@ -38,6 +39,7 @@ from typing import Any
 from slacklab.capture import Capture
 from slacklab.fields import extract
 from slacklab.schema import event_key
+from slacklab.sim.answers import answer_type
 from slacklab.sim.scenario import KINDS, Scenario, ScenarioBuilder, ScenarioItem, Workspace
 from slacklab.sim.server import Simulator
 from slacklab.sim.webapi_methods import ApiCall
@@ -48,6 +50,7 @@ __all__ = [
     "payload",
     "running_simulator",
     "scenario_from_capture",
+    "send_and_wait_for_answer",
     "send_and_wait_for_reply",
 ]
 
@@ -193,6 +196,30 @@ def send_and_wait_for_reply(
         time.sleep(0.01)
     made = [c.method for c in sim.web.calls[calls_before:]] or "no Web API calls"
     raise AssertionError(f"no reply to {item.label!r} within {timeout:g} s (the app made {made})")
+
+
+def send_and_wait_for_answer(sim: Simulator, item: ScenarioItem, *, timeout: float = 10.0) -> dict[str, Any]:
+    """Deliver ``item`` (a slash command, ``block_suggestion``…; see :func:`payload`) and return the
+    answer the app put in its ack, as the simulator recorded it (an entry of ``sim.truth.responses``).
+
+    ``answer["response"]`` is the payload as sent; ``answer["effect"]`` what Slack did with it
+    (``in_channel``, ``ephemeral``, ``options``, ``errors``…), ``answer["error"]`` why it was ignored.
+    Raises ``AssertionError`` if the app acked without a payload, or nothing came within ``timeout``.
+    """
+    key, type_ = _key(item), answer_type(item.kind, item.payload)
+    answers_before, deliveries_before = len(sim.truth.responses), len(sim.truth.deliveries)
+    sim.add([replace(item, at=0.0)])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        truth = sim.truth
+        for answer in truth.responses[answers_before:]:
+            if answer["type"] == type_ and (key is None or answer["event_key"] == key):
+                return dict(answer)
+        mine = [d for d in truth.deliveries[deliveries_before:] if key is None or d["event_key"] == key]
+        if any(d["acked_at"] is not None and d["kind"] == item.kind for d in mine):
+            raise AssertionError(f"{item.label!r} was acked without a response payload")
+        time.sleep(0.01)
+    raise AssertionError(f"no answer to {item.label!r} within {timeout:g} s")
 
 
 def assert_acked_within(sim: Simulator, item: ScenarioItem, seconds: float, *, timeout: float = 10.0) -> float:

@@ -23,6 +23,8 @@ The rules (Socket Mode facts and observations in ``docs/slack-protocol.md``
 * :meth:`DeliveryLedger.slow_app` plays an app that takes ``delay`` seconds to ack
   the first delivery of every n-th event: its ack counts from ``now + delay``, so
   with ``delay`` over ``ack_timeout`` the event is redelivered meanwhile;
+* an ack may carry a response payload: :meth:`DeliveryLedger.response_problem` says
+  whether Slack would use it, :meth:`DeliveryLedger.record_response` keeps it (``Truth.responses``);
 * :meth:`DeliveryLedger.add_consumer` plays another consumer of the same app
   (another instance, another machine): an eligible connection that acks at once and
   that nobody here reads, so the deliveries it takes are missing from the capture.
@@ -56,6 +58,7 @@ from collections import deque
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from slacklab.sim.answers import answer_type, response_problem
 from slacklab.sim.records import AckRecord, DeliveryRecord, EventRecord, Send, Truth
 
 __all__ = ["AckRecord", "DeliveryLedger", "DeliveryRecord", "EventRecord", "Send", "Truth"]
@@ -109,6 +112,7 @@ class DeliveryLedger:
         self._slow: tuple[float, int] | None = None  # (delay, every)
         self._slow_keys: frozenset[str] | None = None
         self._delayed_acks: list[tuple[float, int, str, str | None]] = []  # heap of (at, serial, envelope, connection)
+        self._responses: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ connections
 
@@ -329,6 +333,27 @@ class DeliveryLedger:
         self._acks.append(record)
         return record
 
+    def request(self, envelope_id: str) -> tuple[str, Mapping[str, Any]] | None:
+        """``(kind, payload)`` of the event an envelope carried, or ``None`` if unknown."""
+        delivery = self._by_envelope.get(envelope_id)
+        return None if delivery is None else (delivery.kind, self._events[delivery.event_index].payload)
+
+    def response_problem(self, record: AckRecord, response: Any) -> str | None:
+        """Why Slack would ignore the response payload that came with the ack ``record`` (``None``: it uses it)."""
+        delivery = self._by_envelope.get(record.envelope_id)
+        accepts = delivery is not None and self._events[delivery.event_index].accepts_response_payload
+        late, dup = record.late, record.duplicate
+        return response_problem(known=record.known, accepts=accepts, late=late, duplicate=dup, response=response)
+
+    def record_response(self, record: AckRecord, response: Any, *, effect: str | None, error: str | None) -> None:
+        """Keep an answer that came with an ack, with what Slack did (``effect``) or why not (``error``)."""
+        kind, request = self.request(record.envelope_id) or (None, {})
+        self._responses.append(
+            {"envelope_id": record.envelope_id, "at": record.at, "connection": record.connection}
+            | {"event_key": record.event_key, "kind": kind, "type": kind and answer_type(kind, request)}
+            | {"response": response, "effect": effect, "error": error}
+        )
+
     # ----------------------------------------------------------------- status
 
     def next_deadline(self) -> float | None:
@@ -423,6 +448,7 @@ class DeliveryLedger:
             event_rows=rows,
             queued=self.queued,
             in_flight=self.in_flight,
+            responses=tuple({**r, "at": t(r["at"])} for r in self._responses),
         )
 
     def __repr__(self) -> str:

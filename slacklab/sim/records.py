@@ -105,7 +105,12 @@ class Truth:
     * ``acks`` — one dict per ack received: ``envelope_id``, ``at``, ``connection``,
       ``event_key``, ``known``, ``late``, ``duplicate``;
     * ``event_rows`` — one dict per event: ``event_key``, ``kind``, ``event_type``,
-      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``, ``replayed``.
+      ``deliveries``, ``acked``, ``acked_at``, ``exhausted``, ``settled``, ``replayed``;
+    * ``responses`` — one dict per ack that carried a response payload: ``envelope_id``,
+      ``at``, ``connection``, ``event_key``, ``kind``, ``type`` (``/deploy``,
+      ``block_suggestion``…), ``response`` (as sent), ``effect`` (what Slack did:
+      ``in_channel``, ``options``, ``errors``…) and ``error`` (why it was ignored), see
+      :mod:`slacklab.sim.answers`.
 
     ``pd.DataFrame(truth.deliveries)`` gives a table. Times are epoch seconds
     when the simulator made the snapshot, else the ledger's clock.
@@ -117,6 +122,7 @@ class Truth:
     event_rows: tuple[dict[str, Any], ...]
     queued: int
     in_flight: int
+    responses: tuple[dict[str, Any], ...] = ()
 
     @property
     def acked_events(self) -> frozenset[str]:

@@ -12,7 +12,10 @@ Facts and observations in ``docs/slack-protocol.md`` (Socket Mode):
   ``approximate_connection_time``). More than ``max_connections`` open: a
   ``disconnect`` ``too_many_websockets`` instead of ``hello``, then a close (the
   same with ``link_disabled`` while the link is off).
-* Every text frame with an ``envelope_id`` is an ack, recorded in the ledger.
+* Every text frame with an ``envelope_id`` is an ack, recorded in the ledger. A
+  ``payload`` in it (an answer) is checked by the ledger and, if Slack would use it,
+  played by the workspace (``settings.web``, :meth:`SlackState.answer
+  <slacklab.sim.webapi_methods.SlackState.answer>`); events it causes go to ``settings.add``.
 * Routine refreshes when ``refresh_interval`` (simulated seconds) is set, or
   360 s when the client adds ``&debug_reconnects=true``: ``disconnect``
   ``warning`` ``refresh_warning`` s before, then ``refresh_requested`` (no more
@@ -47,7 +50,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from slacklab.sim.ledger import DeliveryLedger
+from slacklab.sim.answers import NO_RESPONSE
+from slacklab.sim.ledger import AckRecord, DeliveryLedger
+from slacklab.sim.webapi_methods import SlackState
+from slacklab.sim.workspace import ScenarioItem
 
 __all__ = ["BUILD_NUMBER", "DEBUG_RECONNECTS_INTERVAL", "ConnectionInfo", "SocketServer", "SocketSettings"]
 
@@ -113,6 +119,9 @@ class SocketSettings(Protocol):
     refresh_warning: float
     refresh_grace: float
     ping_interval: float | None
+    web: SlackState
+
+    def add(self, items: list[ScenarioItem]) -> int: ...
 
 
 class SocketServer:
@@ -321,9 +330,12 @@ class SocketServer:
         envelope_id = data.get("envelope_id") if isinstance(data, dict) else None
         if not isinstance(envelope_id, str):
             return
+        response = data.get("payload", NO_RESPONSE)
         with self._cond:
             record = self._ledger.ack(envelope_id, time.monotonic(), connection=conn.id)
             conn.acks += 1
+            if response is not NO_RESPONSE and response != {}:  # {}: no answer (some SDKs always send it)
+                self._answered(record, response)
         if not record.known or record.duplicate or record.late:
             log.debug(
                 "connection %s ack %s: known=%s duplicate=%s late=%s",
@@ -334,6 +346,21 @@ class SocketServer:
                 record.late,
             )
         self._kick()
+
+    def _answered(self, record: AckRecord, response: Any) -> None:
+        """An ack carried a payload: check it, play it in the workspace, record it (lock held)."""
+        error, effect, request = (
+            self._ledger.response_problem(record, response),
+            None,
+            self._ledger.request(record.envelope_id),
+        )
+        if error is None and request is not None:
+            answer = self._settings.web.answer(request[0], request[1], response, time.time())
+            effect, error = self._settings.web.answers[-1]["effect"], self._settings.web.answers[-1]["error"]
+            if answer.events:
+                self._settings.add(list(answer.events))
+        self._ledger.record_response(record, response, effect=effect, error=error)
+        log.debug("ack %s carried an answer: effect=%s error=%s", record.envelope_id, effect, error)
 
     def _wall(self, simulated: float) -> float:
         """Wall seconds for a simulated duration (identity when speed is infinite)."""

@@ -10,6 +10,8 @@ requests here and plays those events to the app, so they are part of the ground
 truth. Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``chat.postEphemeral``, ``reactions.add``, ``conversations.list/info/history/replies``,
 ``users.list/info``, ``views.open/publish/update``, and POSTs to a ``response_url``.
+:meth:`SlackState.answer` plays what Slack does with a response payload in a Socket
+Mode ack (:mod:`slacklab.sim.answers`) and keeps it in :attr:`SlackState.answers`.
 
 Errors as Slack gives them: ``not_authed`` (no token), ``invalid_auth`` (another
 token), ``channel_not_found``, ``user_not_found``, ``message_not_found``,
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from slacklab.sim.answers import judge
 from slacklab.sim.payload_base import bot_user_object, channel_object, rich_text, user_object, view_object
 from slacklab.sim.payloads import ScenarioBuilder
 from slacklab.sim.workspace import Channel, ScenarioItem, Workspace
@@ -82,6 +85,7 @@ class SlackState:
         self.views: dict[str, dict[str, Any]] = {}
         self.calls: list[ApiCall] = []
         self.responses: list[dict[str, Any]] = []  # what was POSTed to response_urls
+        self.answers: list[dict[str, Any]] = []  # response payloads in acks, with what Slack did
         self.caused: list[ScenarioItem] = []  # the events the app's calls made Slack send
         self._failures: dict[str, deque[tuple[str, float | None]]] = {}
         self._last_ts = 0
@@ -146,13 +150,41 @@ class SlackState:
             return ApiAnswer(200, {"ok": True}, events=answer.events)
         return ApiAnswer(200, {"ok": True})
 
+    def answer(self, kind: str, request: Mapping[str, Any], response: Mapping[str, Any], now: float) -> ApiAnswer:
+        """A response payload in the ack of an envelope (``kind``, ``request``): judged, recorded in
+        :attr:`answers`; an ``in_channel`` slash command reply becomes a message (and its event)."""
+        verdict = judge(kind, request, response)
+        entry = {
+            "at": now,
+            "type": verdict.type,
+            "effect": verdict.effect,
+            "error": verdict.error,
+            "response": response,
+        }
+        events: tuple[ScenarioItem, ...] = ()
+        if verdict.effect == "in_channel":
+            posted = self._post_message({**response, "channel": request.get("channel_id")}, now)
+            entry.update(channel=posted.body.get("channel"), ts=posted.body.get("ts"), error=posted.body.get("error"))
+            events = posted.events
+        elif verdict.effect in ("update", "push"):
+            view = request.get("view") if verdict.effect == "update" else None
+            old_id = view.get("id") if isinstance(view, Mapping) else None
+            entry["view_id"] = self._store_view(dict(response["view"]), old_id)["id"]
+        self.answers.append(entry)
+        return ApiAnswer(200, {"ok": entry["error"] is None}, events=events)
+
     def observe(self, item: ScenarioItem) -> None:
         """Remember a message the scenario released, so the history methods show it."""
         event = item.payload.get("event")
         if item.kind != "events_api" or not isinstance(event, Mapping) or event.get("type") != "message":
             return
         sub = event.get("subtype")
-        if sub in (None, "bot_message", "thread_broadcast", "file_share", "channel_join") and event.get("channel"):
+        known = event.get("channel") and self._find(str(event["channel"]), event.get("ts"))  # the app's own post
+        if (
+            sub in (None, "bot_message", "thread_broadcast", "file_share", "channel_join")
+            and event.get("channel")
+            and not known
+        ):
             message = {k: v for k, v in event.items() if k not in ("channel", "event_ts", "channel_type")}
             self.messages.setdefault(str(event["channel"]), []).append(message)
 
