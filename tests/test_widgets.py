@@ -274,6 +274,20 @@ class TestPanel:
         with pytest.raises(TypeError, match="unknown filter"):
             panel.set_filters(colour="red")
 
+    def test_team_filter_for_shared_channels(self, df: pd.DataFrame, panels: list[ExplorePanel]) -> None:
+        """Slack Connect / Grid captures hold several teams: the team picker lists them and filters by team_id."""
+        shared = df.copy()
+        shared["team_id"] = ["T_OTHER" if i % 4 == 0 else "T_HOME" for i in range(len(shared))]
+        assert Filters(team="T_OTHER").apply(shared).index.tolist() == list(range(0, len(shared), 4))
+        assert "team T_OTHER" in Filters(team="T_OTHER").describe()
+        panel = explore(shared)
+        panels.append(panel)
+        panel.refresh()
+        assert {"T_HOME", "T_OTHER"} <= {value for _label, value in panel.controls["team"].options}
+        panel.set_filters(team="T_OTHER", event_types="message")
+        expected = Filters(team="T_OTHER", event_types=("message",)).apply(shared)
+        assert len(expected) > 0 and panel.df.index.tolist() == expected.index.tolist()
+
     def test_time_slider(self, df: pd.DataFrame, panels: list[ExplorePanel]) -> None:
         panel = explore(df)
         panels.append(panel)

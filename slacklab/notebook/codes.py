@@ -21,8 +21,8 @@ from slacklab.table import counts_by_type_codes
 
 __all__ = ["Codes"]
 
-_CODED = ("event_type", "event_key", "channel", "user", "source")
-_LABELLED = ("event_type", "channel", "user")
+_CODED = ("event_type", "event_key", "channel", "user", "team_id", "source")
+_LABELLED = ("event_type", "channel", "user", "team_id")
 
 
 class Codes:
@@ -145,11 +145,16 @@ class Codes:
                 if name != NONE_LABEL and index.get(name) is not None:
                     hit[index[name]] = True
             keep &= hit[self.codes["event_type"][start:]]
-        for name, wanted in (("channel", filters.channel), ("user", filters.user), ("source", filters.source)):
+        for name, wanted in (
+            ("channel", filters.channel),
+            ("user", filters.user),
+            ("team_id", filters.team),
+            ("source", filters.source),
+        ):
             if wanted is not None:
                 code = -1 if wanted == NONE_LABEL else self.index[name].get(wanted, -2)
                 keep &= self.codes[name][start:] == code
-        rest = filters.replace(event_types=(), channel=None, user=None, source=None)
+        rest = filters.replace(event_types=(), channel=None, user=None, team=None, source=None)
         return keep, rest
 
     def counts_by_type(self, mask: np.ndarray | None) -> pd.DataFrame:

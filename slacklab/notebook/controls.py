@@ -48,6 +48,7 @@ _FILTER_NAMES = {
     "text": "search",
     "channel": "channel",
     "user": "user",
+    "team": "team",
     "source": "source",
     "hide_retries": "hide_retries",
     "interval": "interval",
@@ -104,6 +105,9 @@ class Controls:
             ),
             "user": _guarded(w.Dropdown)(
                 options=[("any", ANY)], value=ANY, description="user", style=label, layout=picker
+            ),
+            "team": _guarded(w.Dropdown)(
+                options=[("any", ANY)], value=ANY, description="team", style=label, layout=picker
             ),
             "source": _guarded(w.Dropdown)(
                 options=[("both", ANY), ("socket", "socket"), ("http", "http")],
@@ -170,6 +174,7 @@ class Controls:
                 event_types=tuple(c["types"].value),
                 channel=c["channel"].value or None,
                 user=c["user"].value or None,
+                team=c["team"].value or None,
                 text=c["search"].value,
                 start=start,
                 end=end,
@@ -220,7 +225,7 @@ class Controls:
                 if key == "event_types":
                     value = (value,) if isinstance(value, str) else tuple(value)
                     self._ensure_options(widget, value)
-                elif key in ("channel", "user", "source"):
+                elif key in ("channel", "user", "team", "source"):
                     value = ANY if value is None else value
                     self._ensure_options(widget, (value,))
                 elif key == "interval" and value not in widget.options:
@@ -258,7 +263,8 @@ class Controls:
         """
         complete = True
         counts = counter("event_type")
-        pickers = {name: list(counter(name, limit=MAX_PICKER_CHOICES).index) for name in ("channel", "user")}
+        columns = {"channel": "channel", "user": "user", "team": "team_id"}  # picker -> column
+        pickers = {name: list(counter(column, limit=MAX_PICKER_CHOICES).index) for name, column in columns.items()}
         with self.lock, self._quiet():
             widget = self.widgets["types"]
             if self._busy("types"):

@@ -73,6 +73,8 @@ class Filters:
         event_types: keep these event types (empty: all). :data:`NONE_LABEL` selects rows without one.
         channel: keep this channel id (``None``: any).
         user: keep this user id (``None``: any).
+        team: keep this workspace (``team_id``; ``None``: any): Slack Connect and Enterprise Grid
+            captures hold events of several teams.
         text: keep rows whose text or raw payload contains this, ignoring case.
         start: keep rows received at or after this time (UTC; epoch seconds or ISO text work too).
         end: keep rows received at or before this time.
@@ -85,6 +87,7 @@ class Filters:
     event_types: tuple[str, ...] = ()
     channel: str | None = None
     user: str | None = None
+    team: str | None = None
     text: str = ""
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
@@ -121,7 +124,12 @@ class Filters:
             if NONE_LABEL in self.event_types:
                 hit = hit | types.isna().to_numpy(dtype=bool)
             keep &= hit
-        for name, wanted in (("channel", self.channel), ("user", self.user), ("source", self.source)):
+        for name, wanted in (
+            ("channel", self.channel),
+            ("user", self.user),
+            ("team_id", self.team),
+            ("source", self.source),
+        ):
             if wanted is not None:
                 values = _column(df, name)
                 if wanted == NONE_LABEL:
@@ -163,7 +171,7 @@ class Filters:
         parts: list[str] = []
         if self.event_types:
             parts.append("type " + " or ".join(self.event_types))
-        for name in ("channel", "user", "source"):
+        for name in ("channel", "user", "team", "source"):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name} {value}")

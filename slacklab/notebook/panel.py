@@ -168,7 +168,7 @@ class ExplorePanel:
         self._export_button.on_click(lambda _button: self._on_export())
         wrap = {"flex_flow": "row wrap", "align_items": "flex-start"}
         pickers = w.VBox(
-            [c["channel"], c["user"], c["source"], c["search"], w.HBox([c["hide_retries"], c["interval"]])]
+            [c["channel"], c["user"], c["team"], c["source"], c["search"], w.HBox([c["hide_retries"], c["interval"]])]
         )
         # A fixed width: where the table sits depends on the page's width only, never on its rows.
         counts = w.Box(
