@@ -130,9 +130,107 @@ def write_journal(path: Path, frames: list[bytes]) -> int:
     return 1 + 2 * len(frames)
 
 
+def compare_child(a_path: str, b_path: str) -> None:
+    """Run in a fresh process: load both sides as captures, then time compare() and a bare merge; print JSON.
+
+    A fresh process so that ``ru_maxrss`` (peak RSS) covers only the two captures and the comparison.
+    """
+    import resource
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from slacklab.capture import Capture
+    from slacklab.comparison.lineup import compare
+
+    frames = []
+    for path in (a_path, b_path):
+        cap = Capture()
+        cap.extend_arrow(pq.read_table(path))
+        frames.append(cap.df)
+    a, b = frames
+    gc.collect()
+    rss_before = rss_mb()
+    t_merge, _ = best_of(
+        lambda: pd.merge(a[["event_key", "received_at"]], b[["event_key", "received_at"]], on="event_key", how="outer"),
+        1,
+    )
+    t0 = time.perf_counter()
+    result = compare(a, b)
+    t_cmp = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    t0 = time.perf_counter()
+    fields = result.fields
+    t_fields = time.perf_counter() - t0
+    s = result.summary
+    print(
+        json.dumps(
+            {
+                "rows": [len(a), len(b)],
+                "chunks": a["payload"].array.__arrow_array__().num_chunks,
+                "compare_s": t_cmp,
+                "merge_s": t_merge,
+                "fields_s": t_fields,
+                "fields": len(fields),
+                "matched": int(s.loc["matched", "socket"]),
+                "content": int(s.loc["matched on content", "socket"]),
+                "rss_before_mb": rss_before,
+                "peak_rss_mb": peak,
+            }
+        )
+    )
+
+
+def bench_compare(n: int, line: Any, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """compare() of two captures of ``n`` deliveries each (bench_httplog's line-up data), in a fresh process."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="slacklab-bench-cmp-") as tmp:
+        paths = [str(Path(tmp) / f"{side}.parquet") for side in ("socket", "http")]
+        script = (
+            "import sys; sys.path.insert(0, sys.argv[1]); from bench_httplog import compare_frames; "
+            "a, b = compare_frames(int(sys.argv[2])); a.to_parquet(sys.argv[3]); b.to_parquet(sys.argv[4])"
+        )
+        here = str(Path(__file__).resolve().parent)
+        subprocess.run([sys.executable, "-c", script, here, str(n), *paths], check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--compare-child", *paths], check=True, capture_output=True, text=True
+        )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    extra = got["peak_rss_mb"] - got["rss_before_mb"]
+    line(
+        f"compare() {got['rows'][0]:,} x {got['rows'][1]:,} deliveries",
+        got["compare_s"],
+        got["merge_s"],
+        "pd.merge on event_key (outer)",
+        f"matched {got['matched']:,} (content {got['content']:,}); peak RSS {got['peak_rss_mb']:,.0f} MiB "
+        f"({extra:,.0f} MiB above the two captures); {got['chunks']} chunks per text column",
+    )
+    line(
+        "  then cmp.fields (every matched payload's top-level keys)",
+        got["fields_s"],
+        got["merge_s"],
+        "pd.merge on event_key (outer)",
+        f"{got['fields']} fields; worked out on first use",
+    )
+    checks.append(
+        {
+            "target": f"compare {got['rows'][0]:,} x {got['rows'][1]:,} <= 10 s and <= 2 GiB",
+            "result": verdict(got["compare_s"] <= 10 and extra <= 2048),
+            "measured": f"{got['compare_s']:.1f} s ({got['compare_s'] / got['merge_s']:.1f}x a bare outer merge); "
+            f"peak RSS {got['peak_rss_mb'] / 1024:.2f} GiB with both captures, {extra / 1024:.2f} GiB for the compare",
+        }
+    )
+    return got
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare-child":
+        compare_child(sys.argv[2], sys.argv[3])
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=1_000_000, help="deliveries in the capture and in the journal")
+    p.add_argument("--rows", "--n", type=int, default=1_000_000, help="deliveries in the capture and in the journal")
+    p.add_argument("--skip-compare", action="store_true", help="skip compare() of two captures of --rows each")
     p.add_argument("--refresh-rows", type=int, default=1000, help="new rows per refresh")
     p.add_argument("--repeat", type=int, default=5, help="repeats of the short measurements (median)")
     p.add_argument("--csv-rows", type=int, default=200_000, help="rows written by the to_csv measurement")
@@ -163,6 +261,9 @@ def main() -> None:
             json.loads(f)
 
     t_json, _ = best_of(bare_frames, 1)
+
+    if not args.skip_compare:
+        res["compare"] = bench_compare(N, line, checks)
 
     # Live: the listener's hand-off (add_raw) with the background builder running, then the first snapshot.
     gc.collect()
@@ -295,6 +396,13 @@ def main() -> None:
             t_smask,
             "Filters(text=...).apply",
             "searches text, then the JSON payload of rows whose text did not match",
+        )
+        checks.append(
+            {
+                "target": f"explore text search + redraw <= 300 ms at {len(cap):,} rows",
+                "result": verdict(t_search <= 0.3),
+                "measured": f"{t_search * 1000:.0f} ms (median of 3 words; redraw alone {t_draw * 1000:.0f} ms)",
+            }
         )
         panel.set_filters(text="", **filters)
         panel.refresh()

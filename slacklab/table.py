@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,14 +28,17 @@ import pyarrow as pa
 from slacklab.store import chunk_from_rows, payload_json, to_frame
 
 __all__ = [
+    "EventGroups",
     "counts_by_type",
     "counts_by_type_codes",
     "deliveries_frame",
     "empty_frame",
+    "event_groups",
     "events_view",
     "paused_gc",
     "payload_json",
     "select_rows",
+    "values_at",
 ]
 
 
@@ -78,6 +82,8 @@ def select_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     joins a column's chunks (~0.2 s for a 1M-row payload column); filtering with the mask
     goes chunk by chunk instead. Other columns are masked as pandas would.
     """
+    if keep.all():
+        return df.reset_index(drop=True)
     mask = pa.array(keep)
     data: dict[str, Any] = {}
     for name in df.columns:
@@ -90,25 +96,49 @@ def select_rows(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(data, columns=df.columns, copy=False)
 
 
-def events_view(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per event: the first delivery of each ``event_key``, plus delivery counts.
+def values_at(series: pd.Series, positions: np.ndarray, *, block: int = 8192) -> Iterator[Any]:
+    """The values of ``series`` at ``positions`` (any order given; yielded in ascending position order).
 
-    Added columns: ``deliveries`` (times it arrived, retries and duplicates
-    included), ``first_received_at``, ``last_received_at``. Rows without a key
-    are kept as they are (one delivery each).
+    For an Arrow-backed text column this goes chunk by chunk and ``block`` values at a
+    time, so neither the chunks are joined nor a million Python strings made at once
+    (``compare().fields`` reads the payload of every matched pair this way).
     """
-    if df.empty:
-        out = df.copy()
-        out["deliveries"] = pd.Series([], dtype="int64")
-        out["first_received_at"] = out["received_at"]
-        out["last_received_at"] = out["received_at"]
-        return out
+    positions = np.sort(np.asarray(positions, dtype="int64"))
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        yield from series.iloc[positions]
+        return
+    offset = 0
+    for chunk in pa.chunked_array(series.array.__arrow_array__()).chunks:
+        lo, hi = np.searchsorted(positions, [offset, offset + len(chunk)])
+        for start in range(lo, hi, block):
+            local = positions[start : min(hi, start + block)] - offset
+            yield from chunk.take(pa.array(local)).to_pylist()
+        offset += len(chunk)
+
+
+@dataclass(frozen=True)
+class EventGroups:
+    """Which deliveries belong to which event, as positions (:func:`event_groups`).
+
+    ``event[i]``: the event number (0, 1, … in order of first arrival) of row ``i``;
+    ``first[e]``/``last[e]``: the row of event ``e``'s first/last delivery;
+    ``counts[e]``: its deliveries. Rows without an ``event_key`` are events of their own.
+    """
+
+    event: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    counts: np.ndarray
+
+
+def event_groups(df: pd.DataFrame) -> EventGroups:
+    """Group the rows of a deliveries frame by ``event_key`` in time order, without grouping on strings."""
     # Work on positions, not copies: the time order of the rows, then integer codes
     # for the keys in that order. factorize numbers keys by first appearance, so the
     # first row of each code is its first delivery, and np.unique's first/last
-    # indices give both ends without grouping on strings.
-    received = df["received_at"]
-    by_time = np.argsort(received.array.asi8, kind="stable")  # int64 nanoseconds: no Timestamp objects
+    # indices give both ends.
+    by_time = np.argsort(df["received_at"].array.asi8, kind="stable")  # int64 nanoseconds: no Timestamp objects
     # factorize the keys where they are (Arrow-backed text hashes without making Python strings),
     # then put the codes in time order and renumber them by first appearance in that order
     codes = pd.factorize(df["event_key"].array, use_na_sentinel=True)[0][by_time]
@@ -118,16 +148,36 @@ def events_view(df: pd.DataFrame) -> pd.DataFrame:
     codes = pd.factorize(codes)[0]
     _, first_at, counts = np.unique(codes, return_index=True, return_counts=True)
     last_at = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
-    picks = by_time[first_at]
+    event = np.empty(len(codes), dtype="int64")
+    event[by_time] = codes
+    return EventGroups(event, by_time[first_at], by_time[last_at], counts.astype("int64"))
+
+
+def events_view(df: pd.DataFrame, groups: EventGroups | None = None) -> pd.DataFrame:
+    """One row per event: the first delivery of each ``event_key``, plus delivery counts.
+
+    Added columns: ``deliveries`` (times it arrived, retries and duplicates
+    included), ``first_received_at``, ``last_received_at``. Rows without a key
+    are kept as they are (one delivery each). ``groups``: :func:`event_groups` of
+    ``df`` when the caller has it already.
+    """
+    if df.empty:
+        out = df.copy()
+        out["deliveries"] = pd.Series([], dtype="int64")
+        out["first_received_at"] = out["received_at"]
+        out["last_received_at"] = out["received_at"]
+        return out
+    g = event_groups(df) if groups is None else groups
+    picks = g.first
     if (np.diff(picks) > 0).all() and df.columns.is_unique:  # rows in receive order (the usual case)
         keep = np.zeros(len(df), dtype=bool)
         keep[picks] = True
         out = select_rows(df, keep)
     else:
         out = df.iloc[picks].reset_index(drop=True)
-    out["deliveries"] = counts.astype("int64")
+    out["deliveries"] = g.counts
     out["first_received_at"] = out["received_at"]
-    out["last_received_at"] = received.take(by_time[last_at]).reset_index(drop=True)
+    out["last_received_at"] = df["received_at"].take(g.last).reset_index(drop=True)
     return out
 
 

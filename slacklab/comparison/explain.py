@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from slacklab.comparison.tables import REJECTED, Side
+from slacklab.comparison.tables import REJECTED, Side, occurrence
 
 __all__ = ["dedup", "fields", "offline", "payload_diff", "signatures", "summary", "timeline"]
 
@@ -33,17 +35,21 @@ def timeline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
         d = s.deliveries
         if d.empty:
             continue
-        lookup = s.events.drop_duplicates("event_key").set_index("event_key")["happened_at"]
-        happened = lookup.reindex(d["event_key"]).reset_index(drop=True)
-        d = d.reset_index(drop=True)
+        # by event numbers and positions, not by grouping on key strings
+        keyless = d["event_key"].isna().to_numpy(dtype=bool)
+        event = s.groups.event.copy()
+        if keyless.any():  # rows without a key take the first keyless event's time
+            event[keyless] = event[keyless].min()
+        happened = s.events["happened_at"].take(event).reset_index(drop=True)
+        codes = pd.factorize(d["event_key"].array, use_na_sentinel=False)[0]  # no key: one group, like dropna=False
+        nth = pd.Series(occurrence(codes) + 1, dtype="int64")
         attempt = d["retry_attempt"].fillna(0).astype("int64")
-        nth = d.groupby("event_key", dropna=False).cumcount().astype("int64") + 1
-        reason = d["retry_reason"].astype("object").fillna("")
-        why = np.where(
-            attempt > 0,
-            "retry " + attempt.astype(str) + np.where(reason != "", ": " + reason, ""),
-            np.where(nth > 1, "copy (no retry marker)", "first delivery"),
-        )
+        why = np.where(nth > 1, "copy (no retry marker)", "first delivery").astype(object)
+        retried = (attempt > 0).to_numpy()
+        if retried.any():
+            reason = d["retry_reason"][retried].astype("object").fillna("")
+            tries = "retry " + attempt[retried].astype(str) + np.where(reason != "", ": " + reason, "")
+            why[retried] = tries.to_numpy(dtype=object)
         parts.append(
             pd.DataFrame(
                 {
@@ -65,7 +71,11 @@ def timeline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=[*columns, "connection", "http_status", "signature"])
     out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["received_at", "side"], kind="stable").reset_index(drop=True)
+    # sort_values(["received_at", "side"], kind="stable") as one position take
+    ns = out["received_at"].array.asi8
+    side_rank = pd.factorize(out["side"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((side_rank, ns, ns == np.iinfo("int64").min))
+    return out.take(order).reset_index(drop=True)
 
 
 def dedup(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
@@ -139,16 +149,20 @@ def offline(sides: tuple[Side, Side], labels: tuple[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["side", "connections", "span_s", "offline_s", "longest_gap_s"])
 
 
-def _keys(payload: Any) -> set[str] | None:
+def _keys(payload: Any) -> Iterable[str] | None:
+    """The top-level keys of a payload (a dict, or JSON text), else ``None``."""
     if isinstance(payload, dict):
-        return set(payload)
+        return payload.keys()
     if not isinstance(payload, str):
         return None
     try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    return set(data) if isinstance(data, dict) else None
+        data = orjson.loads(payload)  # ~4x json.loads: fields reads every matched payload
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and json takes (NaN, lone surrogates…)
+            data = json.loads(payload)
+        except ValueError:
+            return None
+    return data.keys() if isinstance(data, dict) else None
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -180,18 +194,18 @@ def payload_diff(a: Any, b: Any, labels: tuple[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["field", *labels])
 
 
-def fields(lineup: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
-    """Top-level payload keys over matched pairs: how many pairs carry each, per side."""
+def fields(payloads_a: Iterable[Any], payloads_b: Iterable[Any], pairs: int, labels: tuple[str, str]) -> pd.DataFrame:
+    """Top-level payload keys over matched pairs: how many pairs carry each, per side.
+
+    ``payloads_a``/``payloads_b``: the payloads of the ``pairs`` matched pairs on each side
+    (in any order: each side is counted on its own).
+    """
     la, lb = labels
-    matched = lineup[lineup["status"] == "matched"]
     counts: dict[str, list[int]] = {}
-    for pa, pb in zip(matched[f"{la}_payload"], matched[f"{lb}_payload"], strict=True):
-        ka, kb = _keys(pa) or set(), _keys(pb) or set()
-        for key in ka | kb:
-            slot = counts.setdefault(key, [0, 0])
-            slot[0] += key in ka
-            slot[1] += key in kb
-    pairs = len(matched)
+    for slot_index, payloads in enumerate((payloads_a, payloads_b)):
+        for payload in payloads:
+            for key in _keys(payload) or ():
+                counts.setdefault(key, [0, 0])[slot_index] += 1
     rows = []
     for key, (na, nb) in sorted(counts.items()):
         where = "both" if na and nb else (f"only {la}" if na else f"only {lb}")

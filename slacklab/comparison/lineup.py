@@ -35,12 +35,14 @@ Next: ``cmp`` in a notebook (headline, charts, tables), ``cmp.summary``,
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -51,6 +53,7 @@ import slacklab.comparison.tables as tables
 from slacklab.comparison.tables import COMPARED_KINDS
 from slacklab.errors import ExportError
 from slacklab.export import to_csv
+from slacklab.table import select_rows, values_at
 
 __all__ = ["COMPARED_KINDS", "Comparison", "compare"]
 
@@ -106,20 +109,22 @@ class Comparison:
             tables.side(a, include_rejected, connections[0]),
             tables.side(b, include_rejected, connections[1]),
         )
-        lineup = tables.lineup(sides[0].events, sides[1].events, labels)
+        lineup, self._ia, self._ib = tables.lineup(sides[0].events, sides[1].events, labels)
+        # positions, not copies: the payload of line-up row r on side A is row _rows[0][_ia[r]] of A's frame
+        self._rows = tuple(s.payload_rows for s in sides)
+        self._all_payloads = tuple(_payload_column(s.everything) for s in sides)
         self.latency = tables.latency(lineup, labels)
         self.by_type = tables.by_type(lineup, labels)
-        self.fields = explain.fields(lineup, labels)
         self.timeline = explain.timeline(sides, labels)
         self.dedup = explain.dedup(sides, labels)
         self.signatures = explain.signatures(sides, labels)
         self.offline = explain.offline(sides, labels)
         self.summary = explain.summary(lineup, sides, labels, self.latency, self.offline)
-        self.events = lineup.drop(columns=[f"{la}_payload", f"{lb}_payload"])
-        self._payloads = lineup[[f"{la}_payload", f"{lb}_payload"]]
-        self.matched = self.events[self.events["status"] == "matched"].reset_index(drop=True)
-        self.only_a = self.events[self.events["status"] == f"only_{la}"].reset_index(drop=True)
-        self.only_b = self.events[self.events["status"] == f"only_{lb}"].reset_index(drop=True)
+        self.events = lineup
+        status = lineup["status"].to_numpy()
+        self.matched = select_rows(lineup, status == "matched")
+        self.only_a = select_rows(lineup, status == f"only_{la}")
+        self.only_b = select_rows(lineup, status == f"only_{lb}")
         self.replayed = tuple(
             int(s.deliveries["replayed"].fillna(False).astype(bool).sum()) if "replayed" in s.deliveries else 0
             for s in sides
@@ -158,8 +163,23 @@ class Comparison:
 
     def payloads(self, row: int) -> tuple[Any, Any]:
         """The two payloads (masked JSON text, ``None`` where a side has none) of line-up row ``row``."""
-        la, lb = self.labels
-        return self._payloads.at[row, f"{la}_payload"], self._payloads.at[row, f"{lb}_payload"]
+        if not 0 <= row < len(self._ia):
+            raise KeyError(row)
+        picks = (int(self._ia[row]), int(self._ib[row]))
+        return tuple(  # type: ignore[return-value]
+            values.iloc[rows[i]] if i >= 0 else np.nan
+            for values, rows, i in zip(self._all_payloads, self._rows, picks, strict=True)
+        )
+
+    @functools.cached_property
+    def fields(self) -> pd.DataFrame:
+        """Top-level payload keys over matched pairs and where they appear (worked out on first use)."""
+        matched = (self._ia >= 0) & (self._ib >= 0)
+        texts = [
+            values_at(values, rows[i[matched]])
+            for values, rows, i in zip(self._all_payloads, self._rows, (self._ia, self._ib), strict=True)
+        ]
+        return explain.fields(texts[0], texts[1], int(matched.sum()), self.labels)
 
     def readable(self, table: str = "summary") -> pd.DataFrame:
         """A table as people read it (strings: counts as integers, ``12 ms``/``1.43 s``, ``HH:MM:SS.mmm``).
@@ -347,6 +367,10 @@ class Comparison:
         except OSError as exc:
             raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return path
+
+
+def _payload_column(df: pd.DataFrame) -> pd.Series:
+    return df["payload"] if "payload" in df.columns else pd.Series(np.nan, index=range(len(df)), dtype="object")
 
 
 def compare(

@@ -21,7 +21,7 @@ carry up to a second of rounding. slacklab's simulator stamps both from one cloc
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import pandas as pd
 from slacklab.http.signing import INVALID, MISSING, STALE
 from slacklab.loader import load
 from slacklab.schema import COLUMNS, DATETIME_COLUMNS
-from slacklab.table import events_view
+from slacklab.table import EventGroups, event_groups, events_view, select_rows
 
 __all__ = ["COMPARED_KINDS", "Side", "frame", "labels_for", "lineup", "side"]
 
@@ -98,15 +98,43 @@ def labels_for(given: Sequence[str] | None, found: tuple[str | None, str | None]
     return clean[0], clean[1]
 
 
-def happened(ev: pd.DataFrame) -> pd.Series:
-    """When each event happened, as precisely as its payload says (see the module docstring)."""
+def happened(ev: pd.DataFrame, payloads: Callable[[], pd.Series | None] | None = None) -> pd.Series:
+    """When each event happened, as precisely as its payload says (see the module docstring).
+
+    ``payloads``: gives the events' payloads, read only when there is no ``event_ts`` column to use.
+    """
     stamp = ev["event_ts"] if "event_ts" in ev.columns else pd.Series(None, index=ev.index, dtype="object")
-    if stamp.isna().all() and "payload" in ev.columns and len(ev):
-        stamp = ev["payload"].astype("string").str.extract(_EVENT_TS, expand=False)
+    if stamp.isna().all() and len(ev):
+        texts = ev["payload"] if "payload" in ev.columns else payloads() if payloads is not None else None
+        if texts is not None:
+            found = pd.Series(texts.to_numpy(), index=ev.index).astype("string").str.extract(_EVENT_TS, expand=False)
+            stamp = found
     precise = pd.to_datetime(pd.to_numeric(stamp, errors="coerce"), unit="s", utc=True)
     coarse = ev["event_time"]
     near = (precise - coarse).dt.total_seconds().abs() <= _TS_SLACK
     return precise.where(near & (ev["kind"] == "events_api"), coarse)
+
+
+_USED = frozenset(
+    {*CARRIED, "event_key", "received_at", "event_time", "event_ts", "retry_attempt", "retry_reason"}
+    | {"http_status", "signature", "connection", "replayed", "source"}
+)
+"""The columns the comparison copies of a side's deliveries (the payload is read where it is)."""
+
+
+def _arrival_order(df: pd.DataFrame, keep: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """``df[keep]`` sorted by ``received_at`` (stable, missing times last), fresh RangeIndex; and its rows' positions.
+
+    Rows usually arrive in order already; then a chunk-by-chunk selection
+    (:func:`slacklab.table.select_rows`) avoids a position take, which would first join
+    every Arrow-backed text column's chunks.
+    """
+    ns = df["received_at"].array.asi8[keep]
+    missing = ns == np.iinfo("int64").min
+    if not missing.any() and (len(ns) < 2 or bool((ns[1:] >= ns[:-1]).all())):
+        return select_rows(df, keep), np.flatnonzero(keep)
+    order = np.flatnonzero(keep)[np.lexsort((ns, missing))]  # by time, missing last; stable
+    return df.take(order).reset_index(drop=True), order
 
 
 @dataclass(frozen=True)
@@ -114,11 +142,13 @@ class Side:
     """One side, split: the events compared, their deliveries, plus what was left out and why."""
 
     events: pd.DataFrame  # one row per event (events_view) + retries, happened_at, accepted_at, latency_s
-    deliveries: pd.DataFrame  # every delivery compared, in arrival order
+    deliveries: pd.DataFrame  # every delivery compared, in arrival order (no payload column)
     everything: pd.DataFrame  # every row, compared or not (signatures, other kinds)
     other: int  # HTTP-only kinds and unknown kinds
     rejected: int
     connections: pd.DataFrame | None
+    payload_rows: np.ndarray  # per event: the row of ``everything`` whose payload is the event's
+    groups: EventGroups  # which event each delivery belongs to (event numbers = rows of ``events``)
 
 
 def side(df: pd.DataFrame, include_rejected: bool, connections: pd.DataFrame | None = None) -> Side:
@@ -129,39 +159,69 @@ def side(df: pd.DataFrame, include_rejected: bool, connections: pd.DataFrame | N
         if "signature" in df.columns and not include_rejected
         else pd.Series(False, index=df.index)
     )
-    used = df[comparable & ~rejected].sort_values("received_at", kind="stable")
-    ev = events_view(used)
-    retried = (used["retry_attempt"].fillna(0) > 0).groupby(used["event_key"]).sum()
-    own = (ev["retry_attempt"].fillna(0) > 0).astype("int64")
-    ev["retries"] = ev["event_key"].map(retried).fillna(own).astype("int64")
-    ev["happened_at"] = happened(ev)
+    keep = (comparable & ~rejected).to_numpy(dtype=bool)
+    used, rows = _arrival_order(df[[c for c in df.columns if c in _USED]], keep)
+    groups = event_groups(used) if len(used) else EventGroups(*(np.zeros(0, "int64"),) * 4)
+    ev = events_view(used, groups)
+    # per event, by integer event numbers (no grouping on strings)
+    retry = (used["retry_attempt"].fillna(0) > 0).to_numpy(dtype=bool)
+    ev["retries"] = np.bincount(groups.event[retry], minlength=len(ev)).astype("int64")
     status = pd.to_numeric(used["http_status"], errors="coerce")
-    accepted = used[status.isna() | status.between(200, 299)]
-    first_ok = accepted.groupby("event_key")["received_at"].min()
+    received = used["received_at"].array
+    keyed = used["event_key"].notna().to_numpy(dtype=bool)  # an event without a key has no accepted time
+    ok = (status.isna() | status.between(200, 299)).to_numpy(dtype=bool) & keyed & ~received.isna()
+    first_ok = np.full(len(ev), -1, dtype="int64")
+    hit, at = np.unique(groups.event[ok], return_index=True)  # rows are in time order: first = earliest
+    first_ok[hit] = np.flatnonzero(ok)[at]
+    payload_rows = rows[groups.first]
+    ev["happened_at"] = happened(ev, lambda: df["payload"].iloc[payload_rows] if "payload" in df else None)
     ev["accepted_at"] = pd.Series(
-        pd.DatetimeIndex(first_ok.reindex(ev["event_key"]).to_numpy(), tz="UTC") if len(ev) else [],
-        index=ev.index,
-        dtype="datetime64[ns, UTC]",
+        received.take(first_ok, allow_fill=True).astype("datetime64[ns, UTC]"), index=ev.index
     )
     ev["latency_s"] = (ev["accepted_at"] - ev["happened_at"]).dt.total_seconds()
     return Side(
         ev.reset_index(drop=True),
-        used.reset_index(drop=True),
+        used,
         df,
         int((~comparable).sum()),
         int((comparable & rejected).sum()),
         connections,
+        payload_rows,
+        groups,
     )
 
 
 # ---------------------------------------------------------------- matching
+#
+# Matching works on integer positions and codes, never on copies of the event rows: the
+# keys are factorised once per pass (Arrow-backed text hashes without making Python
+# strings), repeats are numbered by a sort of the codes, and the line-up takes each column
+# it shows once, already in its final order. The payloads are never copied: the line-up
+# keeps each side's positions and fetches payload text when asked (fields, diff).
 
 
-def _pair(a: pd.DataFrame, b: pd.DataFrame, key_a: pd.Series, key_b: pd.Series) -> pd.DataFrame:
-    """Positional pairs ``ia``/``ib`` of rows with equal keys (the n-th with the n-th when repeated)."""
-    left = pd.DataFrame({"key": key_a, "n": key_a.groupby(key_a).cumcount(), "ia": a.index})[key_a.notna()]
-    right = pd.DataFrame({"key": key_b, "n": key_b.groupby(key_b).cumcount(), "ib": b.index})[key_b.notna()]
-    return left.merge(right, on=["key", "n"])[["ia", "ib"]]
+def occurrence(codes: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries carry the same code (0 for the first)."""
+    order = np.argsort(codes, kind="stable")
+    ranked = codes[order]
+    idx = np.arange(len(codes))
+    starts = np.r_[True, ranked[1:] != ranked[:-1]] if len(codes) else np.zeros(0, bool)
+    out = np.empty(len(codes), dtype="int64")
+    out[order] = idx - np.maximum.accumulate(np.where(starts, idx, 0))
+    return out
+
+
+def _pair(key_a: pd.Series, key_b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``ia``/``ib`` of rows with equal keys (the n-th with the n-th when repeated), in ``a``'s order."""
+    both = pd.concat([key_a.reset_index(drop=True), key_b.reset_index(drop=True)], ignore_index=True)
+    codes = pd.factorize(both.array, use_na_sentinel=True)[0].astype("int64")
+    code_a, code_b = codes[: len(key_a)], codes[len(key_a) :]
+    span = len(codes) + 1
+    ca, cb = code_a * span + occurrence(code_a), code_b * span + occurrence(code_b)  # (key, n) as one integer per side
+    has_a, has_b = np.flatnonzero(code_a >= 0), np.flatnonzero(code_b >= 0)
+    found = pd.Index(cb[has_b]).get_indexer(ca[has_a])
+    hit = found >= 0
+    return has_a[hit], has_b[found[hit]]
 
 
 def _match_id(ev: pd.DataFrame) -> pd.Series:
@@ -178,35 +238,63 @@ def _content_key(ev: pd.DataFrame) -> pd.Series:
     return key.where(usable, None)
 
 
-def _match(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """All rows of both sides as pairs: ``ia``, ``ib`` (-1 when absent) and ``matched_on``."""
-    by_id = _pair(a, b, _match_id(a), _match_id(b))
-    by_id["matched_on"] = np.where(a.loc[by_id["ia"], "kind"].to_numpy() == "events_api", "event_id", "trigger_id")
-    rest_a, rest_b = a.drop(index=by_id["ia"]), b.drop(index=by_id["ib"])
-    by_content = _pair(rest_a, rest_b, _content_key(rest_a), _content_key(rest_b))
-    by_content["matched_on"] = "content"
-    matched = pd.concat([by_id, by_content], ignore_index=True)
-    only_a = pd.DataFrame({"ia": a.index.difference(matched["ia"]), "ib": -1, "matched_on": None})
-    only_b = pd.DataFrame({"ia": -1, "ib": b.index.difference(matched["ib"]), "matched_on": None})
-    return pd.concat([matched, only_a, only_b], ignore_index=True).astype({"ia": "int64", "ib": "int64"})
+def _match(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All rows of both sides as pairs: ``ia``, ``ib`` (-1 when absent) and ``matched_on`` (``None`` when unmatched)."""
+    id_a, id_b = _pair(
+        _match_id(a[["kind", "event_id", "trigger_id"]]), _match_id(b[["kind", "event_id", "trigger_id"]])
+    )
+    on_id = np.where(a["kind"].to_numpy()[id_a] == "events_api", "event_id", "trigger_id").astype(object)
+    rest_a = np.setdiff1d(np.arange(len(a)), id_a, assume_unique=True)
+    rest_b = np.setdiff1d(np.arange(len(b)), id_b, assume_unique=True)
+    cols = ["kind", *_CONTENT]
+    ka, kb = _content_key(a[cols].iloc[rest_a]), _content_key(b[cols].iloc[rest_b])
+    ca, cb = _pair(ka, kb)
+    ca, cb = rest_a[ca], rest_b[cb]
+    only_a = np.setdiff1d(rest_a, ca, assume_unique=True)
+    only_b = np.setdiff1d(rest_b, cb, assume_unique=True)
+    ia = np.concatenate([id_a, ca, only_a, np.full(len(only_b), -1)]).astype("int64")
+    ib = np.concatenate([id_b, cb, np.full(len(only_a), -1), only_b]).astype("int64")
+    on = np.concatenate([on_id, np.full(len(ca), "content", object), np.full(len(only_a) + len(only_b), None, object)])
+    return ia, ib, on
 
 
-def lineup(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
-    """One row per event of either side: status, key that matched, per-side deliveries, times, payloads.
+def lineup(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """One row per event of either side: status, key that matched, per-side deliveries, times.
 
+    Returns the line-up and, per row, the position of its event in ``a`` and in ``b``
+    (-1: not on that side), which is how payloads are found without copying them.
     ``{label}_order`` is the event's arrival rank on that side among the matched
     events, so ``order_shift`` (B's rank minus A's) is non-zero for events that
     arrived in a different order on the two sides.
     """
     la, lb = labels
-    pairs = _match(a, b)
-    ra = a.reindex(pairs["ia"].to_numpy()).reset_index(drop=True)
-    rb = b.reindex(pairs["ib"].to_numpy()).reset_index(drop=True)
-    in_a, in_b = pairs["ia"].to_numpy() >= 0, pairs["ib"].to_numpy() >= 0
+    ia, ib, on = _match(a, b)
+    # The order first (numbers only), then every shown column taken once, in that order.
+    arrived = [
+        pd.to_datetime(x["first_received_at"].reindex(i).reset_index(drop=True), utc=True)
+        for x, i in ((a, ia), (b, ib))
+    ]
+    both = (ia >= 0) & (ib >= 0)
+    ranks = [t.where(both).rank(method="first").to_numpy() for t in arrived]
+    order = arrived[0].where(arrived[0].notna(), arrived[1]).sort_values(kind="stable").index.to_numpy()
+    ia, ib, on = ia[order], ib[order], on[order]
+    shown = [
+        *CARRIED,
+        "deliveries",
+        "retries",
+        "first_received_at",
+        "latency_s",
+        "accepted_at",
+        "event_key",
+        "happened_at",
+    ]
+    ra = a[shown].reindex(ia).reset_index(drop=True)
+    rb = b[shown].reindex(ib).reset_index(drop=True)
+    in_a, in_b = ia >= 0, ib >= 0
     out = pd.DataFrame(
         {
             "status": np.select([in_a & in_b, in_a], ["matched", f"only_{la}"], f"only_{lb}"),
-            "matched_on": pairs["matched_on"].to_numpy(),
+            "matched_on": on,
         }
     )
     # Series on the same RangeIndex, not numpy arrays: assigning those would re-infer every string column
@@ -223,17 +311,13 @@ def lineup(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.Data
         out[f"{label}_latency_s"] = rows["latency_s"].astype("float64")
         out[f"{label}_accepted"] = rows["accepted_at"].notna()
         out[f"{label}_event_key"] = rows["event_key"]
-        out[f"{label}_payload"] = rows["payload"]
     happened_a = pd.to_datetime(ra["happened_at"], utc=True)
     out["happened_at"] = happened_a.where(happened_a.notna(), pd.to_datetime(rb["happened_at"], utc=True))
     out["gap_s"] = (out[f"{lb}_received_at"] - out[f"{la}_received_at"]).dt.total_seconds()
-    matched = out["status"] == "matched"
-    for label in labels:
-        rank = out[f"{label}_received_at"].where(matched).rank(method="first")
-        out[f"{label}_order"] = rank.astype("Int64")
+    for label, rank in zip(labels, ranks, strict=True):
+        out[f"{label}_order"] = pd.Series(rank[order]).astype("Int64")
     out["order_shift"] = (out[f"{lb}_order"] - out[f"{la}_order"]).astype("Int64")
-    first = out[f"{la}_received_at"].where(out[f"{la}_received_at"].notna(), out[f"{lb}_received_at"])
-    return out.assign(_first=first).sort_values("_first", kind="stable").drop(columns="_first").reset_index(drop=True)
+    return out, ia, ib
 
 
 # ----------------------------------------------------------------- tables

@@ -12,22 +12,27 @@ directly, without ipywidgets::
 Every filter works on any DataFrame in the delivery schema
 (:data:`slacklab.schema.COLUMNS`): a capture's deliveries, its events view, a
 reloaded journal or an HTTP log. A million rows filter in a few tens of
-milliseconds; the free-text search, the slowest, is a plain case-insensitive
-substring match (no regular expressions, so ``.`` or ``(`` mean themselves).
+milliseconds; the free-text search, the slowest (~0.15 s at a million rows), is a
+plain substring match ignoring case by Unicode simple case folding (no regular
+expressions, so ``.`` or ``(`` mean themselves): see :func:`contains`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["NONE_LABEL", "Filters", "counts_from_codes", "label_counts", "time_span", "to_utc"]
+__all__ = ["NONE_LABEL", "Filters", "contains", "counts_from_codes", "label_counts", "time_span", "to_utc"]
 
 NONE_LABEL = "(none)"
 """How a missing value (no event type, no channel…) is shown and selected."""
@@ -51,6 +56,61 @@ def to_utc(value: TimeLike | None) -> pd.Timestamp | None:
     if stamp is pd.NaT:
         raise ValueError(f"not a time: {value!r}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def contains(values: pd.Series, needle: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """Which values contain ``needle``, ignoring case; only ``rows`` (a boolean mask) are looked at.
+
+    The rule: a plain substring (no regular expressions), compared after **Unicode simple
+    case folding** (each character folds to one character, as in RE2, ICU's simple folding
+    and most regex engines): ``é`` finds ``É``, ``σ`` finds ``Σ`` and ``ς``, ``k`` finds
+    the Kelvin sign; ``ss`` does not find ``ß`` and ``fi`` does not find the ligature
+    ``ﬁ`` (those need full folding, which changes lengths). Missing values never match.
+
+    Arrow-backed text (every capture's columns) is searched by ``pyarrow.compute.match_substring``
+    chunk by chunk, in a few threads (it releases the GIL): ~0.25 s of CPU for the 840 MB of
+    payloads of a million deliveries, against ~4 s for pandas' upper-casing ``str.contains``.
+    """
+    rows = np.ones(len(values), dtype=bool) if rows is None else rows
+    found = np.zeros(len(values), dtype=bool)
+    if not len(values) or not rows.any():
+        return found
+    array = _arrow_text(values)
+    step = -(-len(values) // _SEARCH_PARTS)
+    parts = [(start, min(len(values), start + step)) for start in range(0, len(values), step)]
+
+    def search(part: tuple[int, int]) -> None:
+        start, stop = part
+        wanted = rows[start:stop]
+        if not wanted.any():
+            return
+        piece = array.slice(start, stop - start)  # zero-copy
+        if wanted.mean() < 0.3:  # few candidates: search only those (the filter copies just them)
+            found[start + np.flatnonzero(wanted)] = _match(piece.filter(pa.array(wanted)), needle)
+        else:
+            found[start:stop] = _match(piece, needle) & wanted
+
+    with ThreadPoolExecutor(max_workers=_SEARCH_THREADS) as pool:
+        list(pool.map(search, parts))
+    return found
+
+
+_SEARCH_PARTS = 16
+_SEARCH_THREADS = min(4, os.cpu_count() or 1)
+
+
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The column as Arrow text: without copying when it is Arrow-backed; else values that are not text are missing."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.chunked_array(values.array.__arrow_array__())
+    texts = [v if isinstance(v, str) else None for v in values.to_numpy(dtype=object)]
+    return pa.chunked_array([pa.array(texts, type=pa.large_string())])
+
+
+def _match(array: pa.ChunkedArray | pa.Array, needle: str) -> np.ndarray:
+    hits = pc.match_substring(array, needle, ignore_case=True).fill_null(False)
+    return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _column(df: pd.DataFrame, name: str) -> pd.Series:
@@ -146,19 +206,30 @@ class Filters:
             if self.end is not None:
                 keep &= (received <= self.end).fillna(False).to_numpy(dtype=bool)
         if self.text:
-            found = np.zeros(len(df), dtype=bool)
-            for name in SEARCH_COLUMNS:
-                if name in df.columns:
-                    # Only search rows that are still candidates: the search is the slow part.
-                    todo = keep & ~found
-                    if todo.any():
-                        values = df[name].to_numpy()[todo]
-                        hits = pd.Series(values, dtype="object").str.contains(
-                            self.text, case=False, regex=False, na=False
-                        )
-                        found[np.flatnonzero(todo)[hits.to_numpy(dtype=bool)]] = True
-            keep &= found
+            keep = self.search(df, keep)
         return keep
+
+    def search(self, df: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """The rows (of ``rows``, a boolean mask; default all) whose text or payload contains :attr:`text`."""
+        keep = np.ones(len(df), dtype=bool) if rows is None else rows
+        if not self.text:
+            return keep.copy()
+        found = np.zeros(len(df), dtype=bool)
+        for name in SEARCH_COLUMNS:
+            if name in df.columns:
+                todo = keep & ~found  # only rows still candidates: the search is the slow part
+                if todo.any():
+                    found |= contains(df[name], self.text, todo)
+        return found
+
+    def narrows(self, other: Filters) -> bool:
+        """True when ``other`` differs only by a longer text containing this one (someone typing on).
+
+        Then ``other`` keeps a subset of these rows, so ``other.search(df, self.mask(df))`` is its mask.
+        """
+        if not self.text or other.text == self.text or other.replace(text=self.text) != self:
+            return False
+        return bool(contains(pd.Series([other.text], dtype="object"), self.text)[0])
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``df`` that pass. With no active filter, ``df`` itself (not a copy)."""

@@ -241,7 +241,8 @@ class ExplorePanel:
                 mask = np.concatenate([self._mask, tail])
                 self._mask_key, self._mask = (len(frame), filters), mask
                 return mask
-        mask = self._mask_rows(frame, filters, 0)
+        narrowed = key is not None and len(self._mask) == key[0] == len(frame) and key[1].narrows(filters)
+        mask = filters.search(frame, self._mask) if narrowed else self._mask_rows(frame, filters, 0)  # typing on
         self._mask_key, self._mask = (len(frame), filters), mask
         return mask
 
