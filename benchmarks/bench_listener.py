@@ -364,6 +364,12 @@ def ws_frame(payload: bytes, opcode: int = 1) -> bytes:
     return head + payload
 
 
+def _frame_payload(frame: bytes) -> bytes:
+    """The payload of an unmasked frame made by :func:`ws_frame` (its header is 2, 4 or 10 bytes)."""
+    n = frame[1] & 0x7F
+    return frame[2 if n < 126 else 4 if n == 126 else 10 :]
+
+
 def unmask(payload: bytes, mask: bytes) -> bytes:
     n = len(payload)
     key = (mask * (n // 4 + 1))[:n]
@@ -654,7 +660,7 @@ def decoders(frames: list[bytes]) -> list[dict[str, float | str]]:
 
     from slacklab.protocol import peek_envelope
 
-    texts = [f[f.index(b"{") :].decode() for f in frames[:2000]]
+    texts = [_frame_payload(f).decode() for f in frames[:2000]]
     candidates: dict[str, Any] = {"json.loads": lambda t: json.loads(t).get("envelope_id")}
     try:
         import orjson

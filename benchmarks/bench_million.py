@@ -524,12 +524,14 @@ def main() -> None:
             "json.loads per line",
             f"load + df: {t_bare / (t_load + t_df):.2f}x of bare",
         )
+        to_df = t_bare / (t_load + t_df)
         checks.append(
             {
-                "target": "load() of a 1M-delivery journal >= 1.0x bare json.loads over the same lines",
-                "result": verdict(speed >= 1.0),
-                "measured": f"{speed:.2f}x ({t_load:.2f} s vs {t_bare:.2f} s); rows are built on the first view: "
-                f"load + first df {t_load + t_df:.1f} s = {t_bare / (t_load + t_df):.2f}x",
+                "target": "load() of a 1M-delivery journal to a DataFrame (load + first df) >= 1.0x bare json.loads "
+                "over the same lines",
+                "result": verdict(to_df >= 1.0),
+                "measured": f"{to_df:.2f}x ({t_load:.2f} s + {t_df:.2f} s vs {t_bare:.2f} s); load() alone "
+                f"{speed:.2f}x (rows are built on the first view)",
             }
         )
     res.update(measurements=lines, targets=checks, args=vars(args))

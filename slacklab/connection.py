@@ -5,7 +5,7 @@ feeds what happens to its :class:`~slacklab.supervisor.Supervisor`. The read
 loop is the ack path, and does for each frame only what the ack needs:
 
 1. :func:`~slacklab.protocol.peek_envelope` reads ``type`` and ``envelope_id``
-   (the payload is not decoded);
+   from the frame's bytes (the frame is not decoded to text, the payload not parsed);
 2. the exact frame is appended to the journal (written to the OS) — if that
    fails, nothing more is acked and the listener stops;
 3. the ack is sent;
@@ -27,9 +27,11 @@ journal and the live capture agree row for row.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -37,6 +39,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import Opcode
 
 from slacklab.capture import Capture
 from slacklab.errors import SlackAPIError, TokenError
@@ -174,6 +177,28 @@ async def open_websocket(
         return f"{exc.__class__.__name__}: {mask_text(str(exc))[:120]}"
 
 
+_BURST = 64
+"""Most frames journaled in one write."""
+
+
+def _waiting_frames(ws: ClientConnection) -> Any:
+    """The queue of frames websockets has received but ``recv()`` has not returned yet, if it shows one.
+
+    Not public API (``recv_messages.frames.queue``, a deque of frames): when a websockets
+    version lacks it, every frame is journaled on its own, as before.
+    """
+    queue = getattr(getattr(getattr(ws, "recv_messages", None), "frames", None), "queue", None)
+    return queue if isinstance(queue, collections.deque) else None
+
+
+def _whole_message_waiting(queue: collections.deque[Any]) -> bool:
+    """True if the next waiting frame is a whole text or binary message (``recv()`` returns it at once)."""
+    if not queue:
+        return False
+    frame = queue[0]
+    return bool(getattr(frame, "fin", False)) and getattr(frame, "opcode", None) in (Opcode.TEXT, Opcode.BINARY)
+
+
 class ConnectionReader:
     """Reads one WebSocket: journal, ack, hand to the capture; reports to the supervisor via ``report``.
 
@@ -219,43 +244,46 @@ class ConnectionReader:
     async def run(self) -> None:
         """The read loop (see the module docstring)."""
         ws, conn, capture, journal = self.ws, self.conn, self.capture, self.journal
-        recv, send, add_raw = ws.recv, ws.send, capture.add_raw
+        recv, add_raw = ws.recv, capture.add_raw
         responders = capture.responders
-        wall, clock = time.time, time.monotonic
+        ack_ms: float | None
+        waiting = _waiting_frames(ws)
         why = ""
         try:
             while True:
-                raw = await recv()
-                if not isinstance(raw, str):  # a binary frame: Slack sends none; keep it as text
-                    raw = raw.decode("utf-8", "replace")
-                received = wall()
-                t0 = self.last_frame = clock()
-                envelope_id, control = peek_envelope(raw)
-                if journal is not None and not journal.frame(received, conn, raw):
+                # bytes, not str: the journal writes bytes and the row builder parses bytes, so
+                # decoding here (and encoding again for the journal) would be wasted on the ack path
+                raws = [await recv(decode=False)]
+                # Frames that arrived together (a burst) are journaled in one write, then acked:
+                # journal-before-ack holds for each, at one system call for all of them.
+                while waiting is not None and len(raws) < _BURST and _whole_message_waiting(waiting):
+                    raws.append(await recv(decode=False))
+                received = time.time()
+                t0 = self.last_frame = time.monotonic()
+                if journal is not None and not journal.frames(received, conn, raws):
                     why = "the journal could not be written"
                     self._journal_failed(journal)
                     return
-                ack_ms: float | None = None
-                if envelope_id is not None and responders.active:  # answers in the ack: slacklab/respond.py
-                    call = responders.match(raw, envelope_id)
-                    if call is not None:
-                        task = asyncio.ensure_future(self._answer(call, raw, received, t0))
-                        self._answers.add(task)
-                        task.add_done_callback(self._answers.discard)
-                        continue
-                if envelope_id is not None:
-                    try:
-                        await send(ack_for(envelope_id))
-                    except BaseException:
-                        add_raw(raw, received_at=received, connection=conn)  # journaled, so recorded too
-                        raise
-                    ack_ms = round((clock() - t0) * 1000.0, 3)  # µs resolution, as journaled
-                    self.acks_sent += 1
-                    if journal is not None:
-                        journal.ack(received, conn, envelope_id, ack_ms)
-                add_raw(raw, received_at=received, connection=conn, ack_ms=ack_ms)
-                if control:
-                    self._control(raw)
+                done = 0
+                try:
+                    for raw in raws:
+                        envelope_id, control = peek_envelope(raw)
+                        if envelope_id is not None and responders.active:  # answers in the ack: slacklab/respond.py
+                            call = responders.match(raw, envelope_id)
+                            if call is not None:  # acked and recorded by the task
+                                done += 1
+                                task = asyncio.ensure_future(self._answer(call, raw, received, t0))
+                                self._answers.add(task)
+                                task.add_done_callback(self._answers.discard)
+                                continue
+                        ack_ms = None if envelope_id is None else await self._ack(envelope_id, received, t0)
+                        done += 1
+                        add_raw(raw, received_at=received, connection=conn, ack_ms=ack_ms)
+                        if control:
+                            self._control(raw)
+                finally:
+                    for raw in raws[done:]:  # journaled, so recorded too (the ack could not go out)
+                        add_raw(raw, received_at=received, connection=conn)
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
@@ -268,7 +296,16 @@ class ConnectionReader:
         finally:
             self._closed(why)
 
-    async def _answer(self, call: ResponderCall, raw: str, received: float, t0: float) -> None:
+    async def _ack(self, envelope_id: str, received: float, t0: float) -> float:
+        """Ack a journaled envelope; returns the milliseconds since ``t0`` (its receipt)."""
+        await self.ws.send(ack_for(envelope_id))
+        ack_ms = round((time.monotonic() - t0) * 1000.0, 3)  # µs resolution, as journaled
+        self.acks_sent += 1
+        if self.journal is not None:
+            self.journal.ack(received, self.conn, envelope_id, ack_ms)
+        return ack_ms
+
+    async def _answer(self, call: ResponderCall, raw: str | bytes, received: float, t0: float) -> None:
         """Ack ``raw`` with its responder's payload, or empty at the responder's deadline; then record it."""
         conn, journal, capture = self.conn, self.journal, self.capture
         future, begun = asyncio.wrap_future(call.start()), time.monotonic()

@@ -21,12 +21,14 @@ only the newest rows.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pandas as pd
 import pyarrow as pa
 
@@ -133,6 +135,28 @@ class Connections:
         return df
 
 
+class _Wire(msgspec.Struct):
+    """An envelope frame whose fields all have the JSON types Slack sends.
+
+    Decoding into this (C, one pass, the payload straight into dicts) gives the same
+    envelope as :func:`slacklab.protocol.parse_frame` (~4x slower: ``json.loads`` then
+    checks in Python); a frame with any odd field fails to decode and goes through
+    ``parse_frame``, which decides what it is.
+    """
+
+    envelope_id: str = ""
+    type: str = ""
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    accepts_response_payload: bool = False
+    retry_attempt: int = 0
+    retry_reason: str = ""
+    slacklab_replay: bool = False
+
+
+_wire_decoder = msgspec.json.Decoder(_Wire)
+_INT_LIMIT = 2**31  # as parse_frame: a larger retry_attempt is garbage, and counts as 0
+
+
 def looks_like_envelope(raw: bytes | bytearray | str) -> bool:
     """Whether a raw frame names an envelope (a delivery), without parsing it."""
     return _ENVELOPE_MARK[type(raw)] in raw
@@ -157,13 +181,28 @@ def convert(
     if isinstance(what, ConnectionClosed):
         effects.append((what, t, conn or ""))
         return
-    frame = what if isinstance(what, Frame) else parse_frame(what)
-    if not isinstance(frame, Envelope):
-        effects.append((frame, t, conn or ""))
-        return
+    wire = None
+    if what.__class__ is bytes or what.__class__ is str:
+        try:
+            wire = _wire_decoder.decode(what)
+        except (ValueError, RecursionError):  # msgspec.DecodeError/ValidationError are ValueErrors
+            wire = None
+    if wire is not None and wire.envelope_id:
+        retry = wire.retry_attempt
+        envelope_id, kind, payload = wire.envelope_id, wire.type or "unknown", wire.payload
+        retry, reason = (retry if 0 <= retry < _INT_LIMIT else 0), wire.retry_reason
+        accepts, replayed = wire.accepts_response_payload, wire.slacklab_replay
+    else:
+        frame = what if isinstance(what, Frame) else parse_frame(what)
+        if not isinstance(frame, Envelope):
+            effects.append((frame, t, conn or ""))
+            return
+        envelope_id, kind, payload = frame.envelope_id, frame.type, frame.payload
+        retry, reason = frame.retry_attempt, frame.retry_reason
+        accepts, replayed = frame.accepts_response_payload, frame.replayed
     response = None
     if acks is not None:  # ack times by envelope id; (ms, masked response payload) for an answer in the ack
-        found = acks.get((conn or "", frame.envelope_id))
+        found = acks.get((conn or "", envelope_id))
         if isinstance(found, tuple):
             found, response = found
         if ack_ms is None:
@@ -171,16 +210,16 @@ def convert(
     rows.append(
         make_row(
             source="socket",
-            kind=frame.type,
-            payload=frame.payload,
+            kind=kind,
+            payload=payload,
             received_at=t,
             connection=conn,
-            envelope_id=frame.envelope_id,
-            retry_attempt=frame.retry_attempt,
-            retry_reason=frame.retry_reason,
+            envelope_id=envelope_id,
+            retry_attempt=retry,
+            retry_reason=reason,
             ack_ms=ack_ms,
-            accepts_response_payload=frame.accepts_response_payload,
-            replayed=True if frame.replayed else None,
+            accepts_response_payload=accepts,
+            replayed=True if replayed else None,
             response_payload=response,
         )
     )
@@ -204,6 +243,14 @@ class RowLog:
     batch, and the listener thread must get it back within a couple of milliseconds."""
     AUTO_BUILD = 512
     """Queued items that start building rows in the background."""
+    BUSY_RATE = 2000.0
+    """Items per second above which the background builder waits for the arrivals to slow down:
+    a listener taking a burst needs the GIL for itself (each journal write and ack send hands
+    it over, and a builder holding it costs the listener a switch interval to get it back)."""
+    BUSY_CAP = 100_000
+    """Queued items after which the background builder builds even during a burst (memory)."""
+    BUSY_POLL = 0.02
+    """Seconds between the background builder's looks at the arrival rate."""
     SEGMENT_ROWS = 100_000
     """Rows per archive segment (fewer when ``keep_rows`` is smaller)."""
 
@@ -266,7 +313,19 @@ class RowLog:
 
     def _build_in_background(self) -> None:
         try:
-            self.build(self.BACKGROUND_BATCH)
+            # build a batch at a time while arrivals are slow; during a burst, wait for it to end
+            # (or for BUSY_CAP items), so the listener keeps the GIL: a view still builds at once
+            seen, then = self._seq, time.monotonic()
+            time.sleep(self.BUSY_POLL)
+            while self.waiting:
+                now = time.monotonic()
+                rate = (self._seq - seen) / max(1e-6, now - then)
+                seen, then = self._seq, now
+                if rate > self.BUSY_RATE and self.waiting < self.BUSY_CAP:
+                    time.sleep(self.BUSY_POLL)
+                    continue
+                with self._build_lock:
+                    self._build_batches(1, self.BACKGROUND_BATCH)
         except Exception as exc:  # nothing is lost: the items stay queued
             self.error = exc
         finally:

@@ -97,11 +97,49 @@ def embeddable_json(body: bytes) -> bool:
     """
     if not (body.startswith(b"{") and body.endswith(b"}")) or b"\n" in body or b"\r" in body:
         return False
+    if body.isascii():  # most frames: no need to decode them to know
+        return True
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
+
+
+_json_names: dict[str, bytes] = {}
+
+
+def _json_name(text: str) -> bytes:
+    """``text`` as a JSON string (connection names and envelope ids): plain ASCII ones without ``json.dumps``."""
+    known = _json_names.get(text)
+    if known is not None:
+        return known
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"' + text.encode("ascii") + b'"'
+    return _json_bytes(text)
+
+
+def _frame_parts(t: float, connection: str, raw: bytes | str, is_json: bool | None) -> list[bytes]:
+    """The pieces of a frame's journal line (joined once by the caller)."""
+    conn = _json_names.get(connection)
+    if conn is None:
+        conn = _json_name(connection)
+        if len(_json_names) < 1024:  # connection names: a handful per run
+            _json_names[connection] = conn
+    head = b'{"k":"f","t":' + repr(float(t)).encode() + b',"c":' + conn
+    if isinstance(raw, str):
+        try:
+            body = raw.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: keep it as an escaped string
+            return [head, b',"s":', _json_bytes(raw), b"}\n"]
+    else:
+        body = raw if type(raw) is bytes else bytes(raw)
+    if (is_json is None and embeddable_json(body)) or (is_json and b"\n" not in body and b"\r" not in body):
+        return [head, b',"f":', body, b"}\n"]
+    try:
+        return [head, b',"s":', _json_bytes(body.decode("utf-8")), b"}\n"]
+    except UnicodeDecodeError:
+        return [head, b',"b":"', base64.b64encode(body), b'"}\n']
 
 
 def frame_line(t: float, connection: str, raw: bytes | str, *, is_json: bool | None = None) -> bytes:
@@ -110,20 +148,7 @@ def frame_line(t: float, connection: str, raw: bytes | str, *, is_json: bool | N
     ``is_json`` tells what the caller already knows (``True``: the frame parsed as a JSON
     object); ``None`` checks cheaply.
     """
-    head = b'{"k":"f","t":' + repr(float(t)).encode() + b',"c":' + _json_bytes(connection)
-    if isinstance(raw, str):
-        try:
-            body = raw.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: keep it as an escaped string
-            return head + b',"s":' + _json_bytes(raw) + b"}\n"
-    else:
-        body = bytes(raw)
-    if (is_json is None and embeddable_json(body)) or (is_json and b"\n" not in body and b"\r" not in body):
-        return head + b',"f":' + body + b"}\n"
-    try:
-        return head + b',"s":' + _json_bytes(body.decode("utf-8")) + b"}\n"
-    except UnicodeDecodeError:
-        return head + b',"b":"' + base64.b64encode(body) + b'"}\n'
+    return b"".join(_frame_parts(t, connection, raw, is_json))
 
 
 class JournalWriter:
@@ -146,12 +171,14 @@ class JournalWriter:
         self.error: OSError | None = None
         """The write error (a full disk…) after which nothing more is written."""
 
-    def _write(self, data: bytes) -> bool:
+    def _write(self, data: bytes | list[bytes]) -> bool:
         with self._lock:
             if self.closed or self.error is not None:
                 return False
-            if self._waiting:
-                data = b"".join(self._waiting) + data
+            if self._waiting:  # one join: the frame's bytes are copied once on their way out
+                data = b"".join([*self._waiting, *([data] if isinstance(data, bytes) else data)])
+            elif not isinstance(data, bytes):
+                data = b"".join(data)
             try:
                 view = memoryview(data)
                 while view:  # a regular file takes it whole; a short write is finished, not lost
@@ -170,7 +197,13 @@ class JournalWriter:
 
         Returns False when it could not be written (see :attr:`error`): then do not ack it.
         """
-        return self._write(frame_line(t, connection, raw, is_json=is_json))
+        return self._write(_frame_parts(t, connection, raw, is_json))
+
+    def frames(self, t: float, connection: str, raws: list[bytes]) -> bool:
+        """Journal frames received together in one write (see :meth:`frame`); False if it failed."""
+        if len(raws) == 1:
+            return self._write(_frame_parts(t, connection, raws[0], None))
+        return self._write([part for raw in raws for part in _frame_parts(t, connection, raw, None)])
 
     def ack(self, t: float, connection: str, envelope_id: str, ms: float, response: str | None = None) -> None:
         """Journal that an ack was sent ``ms`` milliseconds after receipt (written with the next record).
@@ -178,9 +211,11 @@ class JournalWriter:
         ``response``: the (masked) JSON text of a response payload the ack carried.
         """
         extra = b',"p":' + _json_bytes(response) if response is not None else b""
-        line = (
-            b'{"k":"a","t":' + repr(float(t)).encode() + b',"c":' + _json_bytes(connection)
-            + b',"e":' + _json_bytes(envelope_id) + b',"ms":' + repr(round(float(ms), 3)).encode() + extra + b"}\n"
+        line = b"".join(
+            (
+                b'{"k":"a","t":', repr(float(t)).encode(), b',"c":', _json_name(connection),
+                b',"e":', _json_name(envelope_id), b',"ms":', repr(round(float(ms), 3)).encode(), extra, b"}\n",
+            )
         )  # fmt: skip
         with self._lock:
             self._waiting.append(line)

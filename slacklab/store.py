@@ -29,6 +29,7 @@ the same batches to Parquet.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,21 +103,21 @@ def payload_json(payload: Any) -> str | None:
     return mask_json_text(payload)
 
 
-def _text_array(values: list[Any]) -> pa.Array:
+def _text_array(values: Sequence[Any]) -> pa.Array:
     try:
         return pa.array(values, pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # an id that arrived as a number or object
         return pa.array([None if v is None else str(v) for v in values], pa.large_string())
 
 
-def _seconds(values: list[Any]) -> np.ndarray:
+def _seconds(values: Sequence[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype="float64")
     for i, v in enumerate(values):
         out[i] = v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
     return out
 
 
-def _column(column: str, values: list[Any]) -> pa.Array:
+def _column(column: str, values: Sequence[Any]) -> pa.Array:
     """One column of a batch, every value checked (the careful path)."""
     if column == "payload":
         return _text_array([payload_json(v) for v in values])
@@ -137,7 +138,7 @@ def _column(column: str, values: list[Any]) -> pa.Array:
 
 
 _CAREFUL = ("payload", "text", *DATETIME_COLUMNS, *FLOAT_COLUMNS)
-_PLAIN = pa.schema([f for f in ARROW_SCHEMA if f.name not in _CAREFUL])
+_ROW_VALUES = operator.itemgetter(*COLUMNS)
 
 
 def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
@@ -145,19 +146,23 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
 
     This is where payloads are masked and serialised to JSON text, message text is
     masked, and times are rounded to the microsecond. The plain columns (ids, counts,
-    flags) go through Arrow's own converter at once; a value of the wrong type there
-    sends the batch down the careful path, column by column.
+    flags) go through Arrow's own converter; a value of the wrong type there sends
+    that column down the careful path.
     """
-    try:
-        plain = pa.RecordBatch.from_pylist(rows, schema=_PLAIN)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        plain = None
-    arrays = [
-        plain.column(column)
-        if plain is not None and column not in _CAREFUL
-        else _column(column, [r.get(column) for r in rows])
-        for column in COLUMNS
-    ]
+    try:  # rows from make_row hold every column: transpose them in C, not with a .get per cell
+        columns: list[Any] = list(zip(*map(_ROW_VALUES, rows), strict=True)) or [()] * len(COLUMNS)
+    except KeyError:  # a hand-made row without some columns
+        columns = [[r.get(column) for r in rows] for column in COLUMNS]
+    arrays = []
+    for field, values in zip(ARROW_SCHEMA, columns, strict=True):
+        column = field.name
+        if column in _CAREFUL:
+            arrays.append(_column(column, values))
+            continue
+        try:  # a list per column into Arrow's converter: ~2x faster than from_pylist over the dicts
+            arrays.append(pa.array(values, field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays.append(_column(column, values))
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 

@@ -279,7 +279,6 @@ _record = st.fixed_dictionaries(
 )
 
 
-@FUZZ
 def load_and_build_views(path: Path) -> None:
     """Load a journal (warnings allowed) and build every view; LogFormatError is the one allowed error."""
     with warnings.catch_warnings():
@@ -291,6 +290,7 @@ def load_and_build_views(path: Path) -> None:
     views_build(capture)
 
 
+@FUZZ
 @given(
     lines=st.lists(st.one_of(_record.map(_dumps), st.text(max_size=40), _json.map(_dumps)), max_size=8),
     torn=st.booleans(),
