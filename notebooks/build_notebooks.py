@@ -887,6 +887,11 @@ print(cap.responders)
  for d in sim.truth.deliveries if d["kind"] == "slash_commands"]
 """)
 retries.md("""
+Two clocks, two verdicts: the responder for `/report` was **late** for its own 2.5 s deadline (its answer
+was dropped), yet Slack saw the envelope acked **in time** (the empty ack went out at 2.5 s, inside Slack's
+3 s). That is the point of the deadline: a slow answer costs the user the reply, never a redelivery.
+""")
+retries.md("""
 ## Stop
 """)
 retries.code("""

@@ -41,7 +41,7 @@ from slacklab.ingest import ConnectionClosed, Connections, RowLog, looks_like_en
 from slacklab.protocol import Envelope, Frame, Malformed, Unknown
 from slacklab.redact import mask_json_text, mask_text
 from slacklab.respond import Responder, Responders
-from slacklab.table import counts_by_type, events_view
+from slacklab.table import counts_by_type, events_view, format_ms
 
 __all__ = ["Capture"]
 
@@ -420,7 +420,7 @@ class Capture:
         if self.running:
             parts.append(f"{self.rate():.1f}/s")
         if s["last_ack_ms"] is not None:
-            parts.append(f"last ack {s['last_ack_ms']:.1f} ms")
+            parts.append(f"last ack {format_ms(s['last_ack_ms'])}")
         if s["problems"]:
             parts.append(f"{s['problems']} problems")
         if s["archive"] is not None:
@@ -442,7 +442,7 @@ class Capture:
         rows = "".join(f"<tr><td>{esc(str(t))}</td><td>{n}</td></tr>" for t, n in s["types"])
         notes = "".join(f"<li>{esc(n)}</li>" for n in s["notes"])
         rate = f" · {self.rate():.1f}/s" if self.running else ""
-        ack = f" · last ack {s['last_ack_ms']:.1f} ms" if s["last_ack_ms"] is not None else ""
+        ack = f" · last ack {format_ms(s['last_ack_ms'])}" if s["last_ack_ms"] is not None else ""
         return (
             f"<div class='slacklab-capture'><b>slacklab capture</b> {esc(self.label)} · "
             f"<span style='color:{colour}'>{esc(s['state'])}</span>"

@@ -35,6 +35,7 @@ __all__ = [
     "empty_frame",
     "event_groups",
     "events_view",
+    "format_ms",
     "paused_gc",
     "payload_json",
     "select_rows",
@@ -218,3 +219,8 @@ def counts_by_type_codes(
         index=pd.Index([labels[i] for i in present], name="event_type", dtype="object"),
     )
     return out.sort_values(["deliveries", "events"], ascending=False, kind="stable")
+
+
+def format_ms(ms: float) -> str:
+    """Milliseconds as people read them: ``0.04 ms``, ``3.65 ms``, ``12 ms`` (acks are often well under 0.1 ms)."""
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.0f} ms"

@@ -32,6 +32,7 @@ from typing import Any, NoReturn, TextIO
 from slacklab.capture import Capture
 from slacklab.errors import SlacklabError
 from slacklab.redact import mask_text
+from slacklab.table import format_ms
 
 __all__ = [
     "EXIT_ERROR",
@@ -113,7 +114,7 @@ class Progress:
     def line(self, capture: Capture) -> str:
         """The status text: counts, rate, connections, state, and why it is not connected (if it is not)."""
         s = capture._summary()
-        ack = f" · last ack {s['last_ack_ms']:.1f} ms" if s["last_ack_ms"] is not None else ""
+        ack = f" · last ack {format_ms(s['last_ack_ms'])}" if s["last_ack_ms"] is not None else ""
         conns = f" · {s['open']} open / {s['connections']} connections" if capture.source == "socket" else ""
         text = (
             f"  {s['deliveries']:>6} deliveries · {s['events']:>6} events · {capture.rate(5):6.1f}/s"
