@@ -579,7 +579,7 @@ slow_run, slow = story(slow=(4.0, 6))
 slow.readable("dedup")
 """)
 http_vs_socket.code("""
-slow.readable("timeline")[slow.timeline["delivery"] > 1][["side", "event_type", "delivery", "why", "after_s"]]
+slow.readable("timeline")[slow.timeline["delivery"] > 1][["side", "event_type", "delivery", "why", "after"]]
 """)
 http_vs_socket.code("""
 from slacklab.notebook.plots import new_axes

@@ -163,7 +163,8 @@ def _fmt_value(value: Any, seconds: bool) -> str:
 
 def for_people(df: pd.DataFrame, *, index_seconds: bool = False) -> pd.DataFrame:
     """A copy of ``df`` as strings: counts as integers, seconds (columns ending ``_s``, or rows
-    whose index says ``(s)`` when ``index_seconds``) as :func:`fmt_seconds`, times as ``HH:MM:SS.mmm``."""
+    whose index says ``(s)`` when ``index_seconds``) as :func:`fmt_seconds` (the ``_s`` and ``(s)``
+    go: the values say their unit), times as ``HH:MM:SS.mmm``."""
     out = pd.DataFrame(index=df.index, columns=df.columns, dtype=object)
     for col in df.columns:
         col_seconds = str(col).endswith("_s")
@@ -172,7 +173,8 @@ def for_people(df: pd.DataFrame, *, index_seconds: bool = False) -> pd.DataFrame
             out.at[idx, col] = _fmt_value(value, col_seconds or row_seconds)
     if index_seconds:  # the values now say their unit
         out.index = pd.Index([str(i).replace(" (s)", "") for i in out.index], name=df.index.name)
-    return out
+    # so do the columns' values: `p50_s` reading "4.5 ms" would contradict itself
+    return out.rename(columns={c: str(c)[:-2] for c in df.columns if str(c).endswith("_s")})
 
 
 # ----------------------------------------------------------------- charts
