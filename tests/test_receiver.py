@@ -5,11 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import stat
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -195,8 +197,10 @@ class TestRejections:
 class TestLifecycle:
     def test_non_loopback_host_is_warned_about(self) -> None:
         # 192.0.2.1 (TEST-NET-1) is never a local address: the warning comes, then binding fails.
+        # The bind itself is refused here too, so the test never binds anything but loopback.
         receiver = HttpReceiver(host="192.0.2.1")
-        with pytest.warns(UserWarning, match="not only on this machine"), pytest.raises(OSError):
+        refuse = mock.patch.object(socket.socket, "bind", side_effect=OSError(99, "Cannot assign requested address"))
+        with refuse, pytest.warns(UserWarning, match="not only on this machine"), pytest.raises(OSError):
             receiver.start()
 
     def test_same_port_again_stops_the_old_receiver(self, no_leftover_threads) -> None:
