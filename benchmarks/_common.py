@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -201,3 +202,23 @@ def recorder(lines: list[dict[str, Any]], *, unit: str = "s", width: int = 50) -
         )
 
     return line
+
+
+def scenario_sample(n: int) -> tuple[list[str], list[str]]:
+    """``n`` simulator payloads as (kinds, JSON texts): up to 5,000 distinct ones, repeated to ``n``."""
+    from slacklab.sim.scenario import build_scenario
+
+    scenario = build_scenario(seed=0, events=min(n, 5000), duration=600.0)
+    kinds = [item.kind for item in scenario]
+    texts = [json.dumps(item.payload) for item in scenario]
+    reps = -(-n // len(texts))
+    return (kinds * reps)[:n], (texts * reps)[:n]
+
+
+def module_from_file(path: Path, name: str) -> Any:
+    """Import a module from a file (another checkout's version of a slacklab module, for ``--compare-with``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -20,7 +20,6 @@ Figures are ratios to the baseline; absolute times are for context only.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -28,10 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, table, write_results
+from _common import best_of, module_from_file, scenario_sample, table, write_results
 
 from slacklab.fields import extract
-from slacklab.sim.scenario import build_scenario
 
 
 def main() -> None:
@@ -39,11 +37,7 @@ def main() -> None:
     parser.add_argument("--payloads", type=int, default=100_000)
     parser.add_argument("--compare-with", type=Path, help="a schema.py whose payload_fields to time as well")
     args = parser.parse_args()
-    scenario = build_scenario(seed=0, events=min(args.payloads, 5000), duration=600.0)
-    texts = [json.dumps(item.payload) for item in scenario]
-    kinds = [item.kind for item in scenario]
-    reps = -(-args.payloads // len(texts))
-    texts, kinds = (texts * reps)[: args.payloads], (kinds * reps)[: args.payloads]
+    kinds, texts = scenario_sample(args.payloads)
     payloads = [json.loads(t) for t in texts]
     pairs = list(zip(kinds, payloads, strict=True))
 
@@ -61,10 +55,7 @@ def main() -> None:
     new, _ = best_of(lambda: run(extract))
     rows.append({"what": "fields.extract", "seconds": round(new, 3), "ratio": round(new / base, 3)})
     if args.compare_with:
-        spec = importlib.util.spec_from_file_location("old_schema", args.compare_with)
-        assert spec is not None and spec.loader is not None
-        old_schema = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(old_schema)
+        old_schema = module_from_file(args.compare_with, "old_schema")
         old, _ = best_of(lambda: run(old_schema.payload_fields))
         rows.append(
             {"what": f"payload_fields of {args.compare_with}", "seconds": round(old, 3), "ratio": round(old / base, 3)}

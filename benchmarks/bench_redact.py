@@ -21,7 +21,6 @@ Figures are ratios to the baseline; absolute times are for context only.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,10 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, table, write_results
+from _common import best_of, module_from_file, scenario_sample, table, write_results
 
 from slacklab.redact import mask_json, mask_json_text
-from slacklab.sim.scenario import build_scenario
 
 
 def main() -> None:
@@ -40,10 +38,8 @@ def main() -> None:
     parser.add_argument("--payloads", type=int, default=100_000)
     parser.add_argument("--compare-with", type=Path, help="a redact.py whose mask_json_text to time as well")
     args = parser.parse_args()
-    scenario = build_scenario(seed=0, events=min(args.payloads, 5000), duration=600.0)
-    texts = [json.dumps(item.payload) for item in scenario]
-    reps = -(-args.payloads // len(texts))
-    payloads = [json.loads(t) for t in (texts * reps)[: args.payloads]]
+    _kinds, texts = scenario_sample(args.payloads)
+    payloads = [json.loads(t) for t in texts]
     hooks = sum("hooks.slack" in t for t in texts) / len(texts)
 
     def run(fn: Any) -> None:
@@ -58,10 +54,7 @@ def main() -> None:
         ("mask_json + json.dumps (full walk)", lambda p: json.dumps(mask_json(p), ensure_ascii=False)),
     ]
     if args.compare_with:
-        spec = importlib.util.spec_from_file_location("old_redact", args.compare_with)
-        assert spec is not None and spec.loader is not None
-        old = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(old)
+        old = module_from_file(args.compare_with, "old_redact")
         timed.append((f"mask_json_text of {args.compare_with}", old.mask_json_text))
     for what, fn in timed:
         seconds, _ = best_of(lambda fn=fn: run(fn))
