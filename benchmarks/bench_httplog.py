@@ -159,6 +159,23 @@ def compare_frames(n: int) -> tuple[Any, Any]:
 
     items = build_scenario(seed=5, events=4000, duration=600).items
     socket_rows, http_rows = [], []
+
+    def socket_row(kind: str, payload: dict[str, Any], t: float, i: int) -> dict[str, Any]:
+        return make_row(
+            source="socket", kind=kind, payload=payload, received_at=t, connection="c1", envelope_id=f"e{i}", ack_ms=0.4
+        )
+
+    def http_row(kind: str, payload: dict[str, Any], t: float) -> dict[str, Any]:
+        return make_row(
+            source="http",
+            kind=kind,
+            payload=payload,
+            received_at=t + 0.05,
+            signature="valid",
+            http_status=200,
+            response_ms=1.0,
+        )
+
     for i in range(n):
         item = items[i % len(items)]
         payload = dict(item.payload)
@@ -166,77 +183,16 @@ def compare_frames(n: int) -> tuple[Any, Any]:
         payload[key] = f"Ev{i:010d}"
         t = EPOCH + i / 300.0
         share = i % 100
-        if share < 95 or item.kind != "events_api":
-            socket_rows.append(
-                make_row(
-                    source="socket",
-                    kind=item.kind,
-                    payload=payload,
-                    received_at=t,
-                    connection="c1",
-                    envelope_id=f"e{i}",
-                    ack_ms=0.4,
-                )
-            )
-            http_rows.append(
-                make_row(
-                    source="http",
-                    kind=item.kind,
-                    payload=payload,
-                    received_at=t + 0.05,
-                    signature="valid",
-                    http_status=200,
-                    response_ms=1.0,
-                )
-            )
+        if share < 95 or item.kind != "events_api":  # both sides, the same ids
+            socket_rows.append(socket_row(item.kind, payload, t, i))
+            http_rows.append(http_row(item.kind, payload, t))
         elif share < 97:  # the same message seen by two apps under different event ids: content match
-            other = dict(payload, event_id=f"Ew{i:010d}")
-            socket_rows.append(
-                make_row(
-                    source="socket",
-                    kind=item.kind,
-                    payload=payload,
-                    received_at=t,
-                    connection="c1",
-                    envelope_id=f"e{i}",
-                    ack_ms=0.4,
-                )
-            )
-            http_rows.append(
-                make_row(
-                    source="http",
-                    kind=item.kind,
-                    payload=other,
-                    received_at=t + 0.05,
-                    signature="valid",
-                    http_status=200,
-                    response_ms=1.0,
-                )
-            )
+            socket_rows.append(socket_row(item.kind, payload, t, i))
+            http_rows.append(http_row(item.kind, dict(payload, event_id=f"Ew{i:010d}"), t))
         elif share < 99:
-            socket_rows.append(
-                make_row(
-                    source="socket",
-                    kind=item.kind,
-                    payload=payload,
-                    received_at=t,
-                    connection="c1",
-                    envelope_id=f"e{i}",
-                    ack_ms=0.4,
-                )
-            )
+            socket_rows.append(socket_row(item.kind, payload, t, i))
         else:
-            http_rows.append(
-                make_row(
-                    source="http",
-                    kind=item.kind,
-                    payload=payload,
-                    received_at=t + 0.05,
-                    signature="valid",
-                    http_status=200,
-                    response_ms=1.0,
-                )
-            )
+            http_rows.append(http_row(item.kind, payload, t))
     with paused_gc():
         return deliveries_frame(socket_rows), deliveries_frame(http_rows)
 
